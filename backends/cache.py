@@ -1,0 +1,87 @@
+"""The Cache backend: ``python -m backends.cache --host H --port P [--max-memory BYTES]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from backends import cli
+from backends.cache_store import MemoryStore, entry_size
+from thrift_idl.cache_rules import MAX_VALUE_BYTES, key_problem, ttl_problem
+from thrift_idl.gen.cache import Cache
+from thrift_idl.gen.cache.ttypes import CacheStats, InvalidKey, InvalidTtl, NotFound, TooLarge
+
+DEFAULT_MAX_MEMORY = 64 * 1024 * 1024
+
+
+def _valid_key(key: str) -> str:
+    problem = key_problem(key)
+    if problem is not None:
+        raise InvalidKey(key=key, reason=problem)
+    return key
+
+
+class CacheHandler:
+    """Thrift face of the store: checks the IDL's rules, then delegates."""
+
+    def __init__(self, store: MemoryStore, max_memory: int) -> None:
+        self._store = store
+        self._max_memory = max_memory
+
+    def ping(self) -> None:
+        return None
+
+    def get(self, key: str) -> bytes:
+        value = self._store.get(_valid_key(key))
+        if value is None:
+            raise NotFound(key=key)
+        return value
+
+    def put(self, key: str, value: bytes, ttl_seconds: int | None) -> None:
+        _valid_key(key)
+        if len(value) > MAX_VALUE_BYTES:
+            raise TooLarge(size=len(value), limit=MAX_VALUE_BYTES)
+        size = entry_size(key, value)
+        if size > self._max_memory:
+            raise TooLarge(size=size, limit=self._max_memory)
+        if ttl_seconds is not None:
+            problem = ttl_problem(ttl_seconds)
+            if problem is not None:
+                raise InvalidTtl(ttl_seconds=ttl_seconds, reason=problem)
+        self._store.put(key, value, ttl_seconds)
+
+    def remove(self, key: str) -> None:
+        if not self._store.delete(_valid_key(key)):
+            raise NotFound(key=key)
+
+    def stats(self) -> CacheStats:
+        s = self._store.stats()
+        return CacheStats(
+            items=s.items, bytes=s.bytes, max_bytes=s.max_bytes, hits=s.hits,
+            misses=s.misses, evictions=s.evictions, expirations=s.expirations,
+        )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive number of bytes")
+    return value
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-memory",
+        type=_positive_int,
+        default=DEFAULT_MAX_MEMORY,
+        help="bound on stored key and value bytes; least recently used entries are "
+        "evicted to stay under it (default: %(default)s)",
+    )
+
+
+def build(args: argparse.Namespace) -> Cache.Processor:
+    return Cache.Processor(CacheHandler(MemoryStore(args.max_memory), args.max_memory))
+
+
+if __name__ == "__main__":
+    sys.exit(cli.main("cache", 9091, build, configure))

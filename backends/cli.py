@@ -1,0 +1,52 @@
+"""The command line every backend shares: address, logging, the test-only delay."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable
+
+from thrift.Thrift import TProcessor
+
+from backends.server import ThriftServer
+
+
+def parser(name: str, default_port: int) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python -m backends.{name}", description=f"The {name} Thrift backend.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    p.add_argument("--port", type=int, default=default_port, help="TCP port; 0 picks a free one (default: %(default)s)")
+    p.add_argument(
+        "--delay-ms",
+        type=int,
+        default=0,
+        help="wait this long before answering each call; for benchmarks and tests only",
+    )
+    p.add_argument("--log-level", default="INFO", help="logging level (default: %(default)s)")
+    return p
+
+
+def serve(name: str, args: argparse.Namespace, processor: TProcessor) -> int:
+    """Run ``processor`` until SIGTERM/SIGINT; returns the process exit code."""
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format=f"%(asctime)s {name}[%(process)d] %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    server = ThriftServer(processor, args.host, args.port, delay_ms=args.delay_ms)
+    server.start()
+    host, port = server.address
+    # One line on stdout, once connections are accepted: scripts and tests wait for it.
+    print(f"{name} listening on {host}:{port}", flush=True)
+    server.serve_until_stopped()
+    logging.getLogger(name).info("stopped")
+    return 0
+
+
+def main(name: str, default_port: int, build: Callable[[argparse.Namespace], TProcessor],
+         configure: Callable[[argparse.ArgumentParser], None] | None = None) -> int:
+    p = parser(name, default_port)
+    if configure is not None:
+        configure(p)
+    args = p.parse_args()
+    return serve(name, args, build(args))

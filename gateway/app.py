@@ -1,0 +1,44 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import gevent
+from flask import Flask
+
+from gateway import observability, problems
+from gateway.backends import Backends
+from gateway.config import Settings
+from gateway.routes import CacheKeyConverter, bp
+
+# How often each worker publishes its pool gauges; off the request path on purpose.
+POOL_GAUGE_INTERVAL_S = 1.0
+
+
+def _publish_pool_gauges(backends: Backends) -> None:
+    while True:
+        for service in backends.services:
+            service.record_pool_gauges()
+        gevent.sleep(POOL_GAUGE_INTERVAL_S)
+
+
+def create_app(settings: Settings | None = None, backends: Backends | None = None) -> Flask:
+    """Build the app. Under Gunicorn this runs once per worker, after the fork and after
+    gevent's patching, so each worker gets pools of its own (no ``preload_app``)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    # Every answer must be JSON: no automatic OPTIONS (an empty 200), no 308 redirect
+    # merging the "//" a cache key may contain.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.url_map.merge_slashes = False
+    app.url_map.converters["key"] = CacheKeyConverter
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    backends = backends or Backends.from_settings(settings)
+    app.extensions["gateway.settings"] = settings
+    app.extensions["gateway.backends"] = backends
+
+    problems.register(app)
+    observability.register(app)
+    app.register_blueprint(bp)
+    gevent.spawn(_publish_pool_gauges, backends)
+    return app

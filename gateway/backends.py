@@ -1,0 +1,129 @@
+"""The gateway's clients of its Thrift backends: pools per address, routing, metrics.
+
+``Service.call`` is the one way routes reach a backend. It picks the address (round
+robin, or by key for the cache), times the call, counts its outcome, and turns the
+backend's declared exceptions into the gateway's own errors.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any, Callable, Iterable
+
+import gevent
+from thrift.Thrift import TException
+from uhashring import HashRing
+
+from gateway import errors, metrics
+from gateway.config import Address, Settings
+from gateway.pool import ConnectionPool, thrift_opener
+from thrift_idl.gen.cache import Cache
+from thrift_idl.gen.cache import ttypes as cache_types
+from thrift_idl.gen.calculator import Calculator
+from thrift_idl.gen.calculator import ttypes as calculator_types
+from thrift_idl.gen.calculator.constants import DIVISION_BY_ZERO, OVERFLOW
+
+
+def _calculator_error(err: calculator_types.CalculatorError) -> errors.GatewayError:
+    cls = {DIVISION_BY_ZERO: errors.DivisionByZero, OVERFLOW: errors.Overflow}.get(err.code, errors.InvalidArgument)
+    return cls(err.message)
+
+
+# Each declared exception of the IDL, as the gateway error a user sees.
+_DECLARED: dict[type, Callable[[Any], errors.GatewayError]] = {
+    calculator_types.CalculatorError: _calculator_error,
+    cache_types.NotFound: lambda e: errors.NotFound(f"key {e.key!r} is not in the cache"),
+    cache_types.InvalidKey: lambda e: errors.InvalidKey(e.reason),
+    cache_types.TooLarge: lambda e: errors.PayloadTooLarge(f"value of {e.size} bytes exceeds the limit of {e.limit}"),
+    cache_types.InvalidTtl: lambda e: errors.InvalidArgument(f"ttl: {e.reason}"),
+}
+
+
+class Service:
+    """One backend service spread over one or more addresses, a pool for each."""
+
+    def __init__(self, name: str, pools: Iterable[ConnectionPool], *, by_key: bool = False) -> None:
+        self.name = name
+        self.pools = {str(pool.address): pool for pool in pools}
+        self._next = itertools.cycle(list(self.pools.values()))
+        # Keys stay on one node (ketama, so adding a node moves about 1/N of them).
+        self._ring = HashRing(nodes=list(self.pools), hash_fn="ketama") if by_key and len(self.pools) > 1 else None
+
+    def pool_for(self, key: str | None = None) -> ConnectionPool:
+        if self._ring is not None and key is not None:
+            return self.pools[self._ring.get_node(key)]
+        return next(self._next)
+
+    def call(self, method: str, *args: Any, key: str | None = None) -> Any:
+        pool = self.pool_for(key)
+        outcome = "ok"
+        started = time.perf_counter()
+        try:
+            return pool.call(method, *args)
+        except errors.GatewayError as err:
+            outcome = err.code
+            raise
+        except TException as err:
+            outcome = type(err).__name__
+            translate = _DECLARED.get(type(err))
+            if translate is None:
+                raise
+            raise translate(err) from err
+        finally:
+            metrics.THRIFT_LATENCY.labels(self.name, method).observe(time.perf_counter() - started)
+            metrics.THRIFT_CALLS.labels(self.name, method, outcome).inc()
+
+    def ping_all(self) -> dict[str, str]:
+        """``ping`` every address at once: address -> "ok" or the error's code."""
+
+        def ping(pool: ConnectionPool) -> str:
+            try:
+                pool.call("ping")
+            except errors.GatewayError as err:
+                return err.code
+            return "ok"
+
+        jobs = {address: gevent.spawn(ping, pool) for address, pool in self.pools.items()}
+        gevent.joinall(list(jobs.values()))
+        return {address: job.value for address, job in jobs.items()}
+
+    def record_pool_gauges(self) -> None:
+        for address, pool in self.pools.items():
+            metrics.POOL_CONNECTIONS.labels(self.name, address, "in_use").set(pool.in_use)
+            metrics.POOL_CONNECTIONS.labels(self.name, address, "idle").set(pool.idle)
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
+
+class Backends:
+    """Every service the gateway talks to; made once per worker by the app factory."""
+
+    def __init__(self, calculator: Service, cache: Service) -> None:
+        self.calculator = calculator
+        self.cache = cache
+
+    @property
+    def services(self) -> tuple[Service, ...]:
+        return (self.calculator, self.cache)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Backends:
+        def pools(name: str, client_class: type, addrs: tuple[Address, ...]) -> list[ConnectionPool]:
+            return [
+                ConnectionPool(
+                    name, addr,
+                    thrift_opener(addr, client_class, settings.connect_timeout_ms / 1000, settings.call_timeout_ms / 1000),
+                    size=settings.pool_size,
+                    checkout_timeout_s=settings.pool_timeout_ms / 1000,
+                    call_timeout_s=settings.call_timeout_ms / 1000,
+                )
+                for addr in addrs
+            ]
+
+        return cls(
+            Service("calculator", pools("calculator", Calculator.Client, settings.calculator_addrs)),
+            Service("cache", pools("cache", Cache.Client, settings.cache_addrs), by_key=True),
+        )

@@ -1,0 +1,92 @@
+"""The gateway's one exception hierarchy.
+
+Each class names its HTTP status and the contract's stable ``code``; ``problems.py`` is
+the one place that turns them into responses. Nothing here knows about Flask, so the pool
+and the backend clients raise these too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class GatewayError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+    title: ClassVar[str] = "Internal Server Error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        # Extra members of the problem document (RFC 9457 allows extensions).
+        self.extra = extra
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidJson(GatewayError):
+    status, code, title = 400, "invalid_json", "Invalid JSON body"
+
+
+class InvalidArgument(GatewayError):
+    status, code, title = 400, "invalid_argument", "Invalid argument"
+
+
+class DivisionByZero(GatewayError):
+    status, code, title = 400, "division_by_zero", "Division by zero"
+
+
+class Overflow(GatewayError):
+    status, code, title = 400, "overflow", "Result out of range"
+
+
+class InvalidKey(GatewayError):
+    status, code, title = 400, "invalid_key", "Invalid cache key"
+
+
+class NotFound(GatewayError):
+    status, code, title = 404, "not_found", "Not Found"
+
+
+class PayloadTooLarge(GatewayError):
+    status, code, title = 413, "payload_too_large", "Payload Too Large"
+
+
+class BackendError(GatewayError):
+    """A backend could not give an answer; carries which backend and address."""
+
+    def __init__(self, detail: str, *, backend: str, address: str) -> None:
+        super().__init__(detail)
+        self.backend = backend
+        self.address = address
+
+
+class _RetryLater:
+    # A refused or dropped connection usually heals within seconds (a restart).
+    RETRY_AFTER_S = 1
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.RETRY_AFTER_S)}
+
+
+class NotReady(_RetryLater, GatewayError):
+    """Some configured backend does not answer ``ping`` (``/readyz``)."""
+
+    status, code, title = 503, "backend_unavailable", "Not ready"
+
+
+class BackendUnavailable(_RetryLater, BackendError):
+    status, code, title = 503, "backend_unavailable", "Backend unavailable"
+
+
+class Overloaded(BackendUnavailable):
+    status, code, title = 503, "overloaded", "Overloaded"
+
+
+class BackendTimeout(BackendError):
+    status, code, title = 504, "backend_timeout", "Backend timeout"
+
+
+class BadGateway(BackendError):
+    status, code, title = 502, "bad_gateway", "Bad gateway"

@@ -1,0 +1,182 @@
+"""A bounded pool of persistent Thrift connections to one backend address.
+
+One pool per worker process and backend address, created after the fork. It holds at
+most ``size`` connections, opens them lazily, and makes a caller wait at most the checkout
+timeout for a free one.
+
+The rule that keeps answers correct: the generated Thrift client never checks sequence
+ids, so a connection whose call did not end cleanly may still hold (part of) a reply
+that the next call would read as its own. Such a connection is closed, never reused.
+Only a normal return or an IDL-declared exception - both of which consume the whole
+reply - put it back. ``gevent.Timeout`` and ``GreenletExit`` are ``BaseException``s, so
+the decision is made in ``finally`` from a flag, not in ``except Exception``.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any, Callable, Protocol
+
+import gevent
+from gevent.lock import BoundedSemaphore
+from gevent.monkey import get_original
+from thrift.protocol.TProtocol import TProtocolException
+from thrift.Thrift import TApplicationException, TException
+from thrift.transport.TSocket import TSocket
+from thrift.transport.TTransport import TTransportException
+
+from gateway.config import Address
+from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overloaded
+from thrift_idl import wire
+
+# The real poll(), not gevent's: a zero-timeout readiness check must not yield.
+_poll = get_original("select", "poll")
+_POLLIN = get_original("select", "POLLIN")
+
+
+class Connection(Protocol):
+    client: Any
+
+    def is_reusable(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+class ThriftConnection:
+    """An open socket with a generated Thrift client speaking over it."""
+
+    __slots__ = ("client", "_transport")
+
+    def __init__(self, transport: TSocket, client: Any) -> None:
+        self._transport = transport
+        self.client = client
+
+    def is_reusable(self) -> bool:
+        """False when the idle socket is readable: the peer closed it, or a stray reply
+        sits in it. Either way the next call on it would go wrong."""
+        handle = self._transport.handle
+        if handle is None:
+            return False
+        poller = _poll()
+        poller.register(handle.fileno(), _POLLIN)
+        return not poller.poll(0)
+
+    def close(self) -> None:
+        self._transport.close()
+
+
+def thrift_opener(
+    address: Address, client_class: type, connect_timeout_s: float, call_timeout_s: float
+) -> Callable[[], ThriftConnection]:
+    """A function that opens a new connection to ``address`` for ``client_class``."""
+
+    def open_connection() -> ThriftConnection:
+        transport = TSocket(address.host, address.port)
+        transport.setTimeout(connect_timeout_s * 1000)
+        transport.open()
+        transport.handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # Each read and write is also bounded, in case the call deadline were bypassed.
+        transport.setTimeout(call_timeout_s * 1000)
+        return ThriftConnection(transport, client_class(wire.protocol(transport)))
+
+    return open_connection
+
+
+class ConnectionPool:
+    def __init__(
+        self,
+        backend: str,
+        address: Address,
+        opener: Callable[[], Connection],
+        *,
+        size: int,
+        checkout_timeout_s: float,
+        call_timeout_s: float,
+    ) -> None:
+        self.backend = backend
+        self.address = address
+        self.size = size
+        self._open = opener
+        self._checkout_timeout_s = checkout_timeout_s
+        self._call_timeout_s = call_timeout_s
+        self._slots = BoundedSemaphore(size)
+        # LIFO: the most recently used connection is the one least likely to have been
+        # closed by the peer, and the rest can age out together.
+        self._idle: list[Connection] = []
+
+    @property
+    def in_use(self) -> int:
+        return self.size - self._slots.counter
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    def call(self, method: str, *args: Any) -> Any:
+        """Call ``method`` on the backend; raises only GatewayErrors and declared ones."""
+        if not self._slots.acquire(timeout=self._checkout_timeout_s):
+            raise Overloaded(
+                f"no connection to {self.backend} free within {self._checkout_timeout_s:g} s",
+                backend=self.backend, address=str(self.address),
+            )
+        conn: Connection | None = None
+        clean = False
+        try:
+            conn = self._checkout()
+            deadline = gevent.Timeout(self._call_timeout_s)
+            deadline.start()
+            try:
+                result = getattr(conn.client, method)(*args)
+            except (TTransportException, TProtocolException, TApplicationException):
+                raise
+            except TException:
+                # Declared in the IDL: the whole reply was read, the stream is in sync.
+                clean = True
+                raise
+            except gevent.Timeout as err:
+                if err is not deadline:
+                    raise
+                raise self._error(BackendTimeout, f"no answer within {self._call_timeout_s:g} s") from None
+            finally:
+                deadline.close()
+            clean = True
+            return result
+        except TTransportException as err:
+            raise self._transport_error(err, connected=conn is not None) from err
+        except (TProtocolException, TApplicationException, UnicodeDecodeError) as err:
+            raise self._error(BadGateway, f"invalid reply: {err}") from err
+        finally:
+            try:
+                if conn is not None:
+                    if clean:
+                        self._idle.append(conn)
+                    else:
+                        conn.close()
+            finally:
+                self._slots.release()
+
+    def close(self) -> None:
+        """Close the idle connections (those in use are closed when they come back)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def _checkout(self) -> Connection:
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.is_reusable():
+                return conn
+            conn.close()
+        return self._open()
+
+    def _transport_error(self, err: TTransportException, *, connected: bool) -> Exception:
+        if err.type == TTransportException.TIMED_OUT:
+            return self._error(BackendTimeout, "no answer within the call timeout")
+        if not connected:
+            return self._error(BackendUnavailable, f"cannot connect: {err.message}")
+        if err.type == TTransportException.SIZE_LIMIT:
+            return self._error(BadGateway, f"invalid reply: {err.message}")
+        return self._error(BackendUnavailable, f"connection lost: {err.message}")
+
+    def _error(self, cls: type, detail: str) -> Exception:
+        return cls(f"{self.backend} at {self.address}: {detail}", backend=self.backend, address=str(self.address))

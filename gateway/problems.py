@@ -1,0 +1,62 @@
+"""The one place where exceptions become HTTP answers: RFC 9457 problem documents."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from flask import Flask, Response, current_app
+from werkzeug.exceptions import HTTPException
+
+from gateway.errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "application/problem+json"
+
+# Werkzeug's own errors (routing 404/405, ...) by the contract's codes.
+_HTTP_CODES = {
+    400: "invalid_json",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+def problem(status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None,
+            **extra: Any) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code, **extra}
+    response = current_app.json.response(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_TYPE
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def _gateway_error(err: GatewayError) -> Response:
+    if err.status >= 500:
+        log.warning("%s: %s", err.code, err.detail)
+    return problem(err.status, err.code, err.title, err.detail, err.headers(), **err.extra)
+
+
+def _http_error(err: HTTPException) -> Response:
+    status = err.code or 500
+    code = _HTTP_CODES.get(status) or re.sub(r"\W+", "_", (err.name or "error").lower()).strip("_")
+    headers = {}
+    if status == 405 and getattr(err, "valid_methods", None):
+        headers["Allow"] = ", ".join(sorted(err.valid_methods))
+    return problem(status, code, err.name, err.description or err.name, headers)
+
+
+def _unexpected(err: Exception) -> Response:
+    log.exception("unexpected error")
+    return problem(500, "internal", "Internal Server Error", "an unexpected error occurred; it has been logged")
+
+
+def register(app: Flask) -> None:
+    """Install the handlers on the app (blueprint handlers would miss routing errors)."""
+    app.register_error_handler(GatewayError, _gateway_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

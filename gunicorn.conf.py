@@ -1,0 +1,96 @@
+"""Gunicorn settings for the gateway: ``gunicorn -c gunicorn.conf.py gateway.wsgi:app``.
+
+Laid out like Gunicorn's own example config: each section says what a setting means and
+why it has this value. Flags on the command line (``-b``, ``-w``, ...) still win.
+Values that users tune come from ``GATEWAY_*`` variables through ``Settings``.
+"""
+
+import os
+import shutil
+import tempfile
+
+from gateway.config import Settings
+
+settings = Settings.from_env()
+
+# Server socket
+#
+#   bind - GATEWAY_BIND, loopback by default: put a real load balancer or reverse
+#       proxy in front before exposing the gateway to a network.
+#   backlog - connections the kernel queues before accept(); the default 2048 lets a
+#       burst wait instead of being refused.
+
+bind = settings.bind
+backlog = 2048
+
+# Worker processes
+#
+#   worker_class - gevent: each request runs in a greenlet, so one worker overlaps
+#       thousands of requests that wait on a backend. Needs gunicorn[gevent].
+#   workers - GATEWAY_WORKERS, one per core by default: a gevent worker is one
+#       event loop on one core; more workers than cores only adds switching.
+#   worker_connections - GATEWAY_WORKER_CONNECTIONS, the most concurrent requests one
+#       worker holds (1000 by default); past it new connections wait in the backlog.
+#   timeout - for gevent workers this is a heartbeat, not a request deadline: a worker
+#       whose event loop is stuck this long is killed. Request deadlines come from
+#       GATEWAY_CALL_TIMEOUT_MS and GATEWAY_POOL_TIMEOUT_MS.
+#   graceful_timeout - on SIGTERM/SIGHUP, how long requests in flight may finish.
+#   keepalive - seconds an idle keep-alive connection stays open. Kept well under
+#       graceful_timeout so idle clients never hold up a restart (gunicorn #3227).
+#   preload_app - off on purpose: the app, and with it every backend connection pool,
+#       is created in each worker after the fork and after gevent patched the standard
+#       library. A pool made in the master would share sockets among workers.
+
+worker_class = "gevent"
+workers = settings.workers
+worker_connections = settings.worker_connections
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+preload_app = False
+
+# Request limits
+#
+#   Gunicorn's defaults, written out because they are part of what users see: a
+#   request line over limit_request_line bytes, more than limit_request_fields headers
+#   or a header over limit_request_field_size bytes is refused by Gunicorn's parser
+#   with its own 400/431 answer before the app runs (see the README). Request bodies
+#   are limited by the app (2 MiB, answered 413 as a problem document).
+
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# Logging
+#
+#   errorlog - stderr. accesslog - GATEWAY_ACCESS_LOG: "-" (stdout, the default), a
+#   file path, or empty to turn the access log off (it costs throughput under load).
+
+errorlog = "-"
+loglevel = "info"
+accesslog = settings.access_log or None
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+
+# Metrics
+#
+#   Each worker keeps its Prometheus figures in files under PROMETHEUS_MULTIPROC_DIR
+#   so /metrics, answered by any one worker, covers them all. The directory must exist
+#   before the workers start and be empty of a previous run's files.
+
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+
+# Server hooks
+
+
+def on_starting(server):
+    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    os.makedirs(metrics_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    # Drop the dead worker's live gauges; its counters stay in the totals.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
