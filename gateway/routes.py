@@ -19,7 +19,7 @@ class CacheKeyConverter(BaseConverter):
     """Everything after the prefix, slashes included - a key may start with ``/`` or
     contain ``//``, which Werkzeug's ``path`` converter would refuse or merge."""
 
-    regex = ".+"
+    regex = r"[\s\S]+"  # any character, newline included, so the key rule can refuse it
     part_isolating = False
 
 

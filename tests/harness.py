@@ -1,0 +1,141 @@
+"""Real processes on free loopback ports for tests and benchmarks.
+
+Backends are started on port 0 and report the port they got; Gunicorn binds port 0 and
+logs the address. Everything is polled until it answers - never a bare sleep - and every
+process's output goes to a log file that a failing test can print.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT_S = 30.0
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.02) -> object:
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class Process:
+    """A child process whose stdout and stderr go to one log file."""
+
+    def __init__(self, argv: Sequence[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.popen = subprocess.Popen(
+            self.argv, cwd=ROOT, env={**os.environ, **(env or {})},
+            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def search(self, pattern: str) -> re.Match[str] | None:
+        return re.search(pattern, self.output())
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def send(self, signum: int) -> None:
+        if self.alive():
+            self.popen.send_signal(signum)
+
+    def stop(self, signum: int = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        """Signal the process and wait for it; kill it if it outstays ``timeout_s``."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGCONT)  # a stopped process cannot handle SIGTERM
+            self.popen.send_signal(signum)
+        try:
+            code = self.popen.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            code = self.popen.wait()
+        self._log.close()
+        return code
+
+    def wait_for_line(self, pattern: str, timeout_s: float = STARTUP_TIMEOUT_S) -> re.Match[str]:
+        def found() -> re.Match[str] | None:
+            if not self.alive():
+                raise RuntimeError(f"{self.argv} exited with {self.popen.returncode}:\n{self.output()}")
+            return self.search(pattern)
+
+        return wait_for(found, timeout_s, f"{pattern!r} from {self.argv}")  # type: ignore[return-value]
+
+
+class Backend(Process):
+    """``python -m backends.<name>`` on ``port`` (0: a free one)."""
+
+    def __init__(self, name: str, log_dir: Path, port: int = 0, args: Sequence[str] = ()) -> None:
+        super().__init__(
+            [sys.executable, "-m", f"backends.{name}", "--host", "127.0.0.1", "--port", str(port), *args],
+            log_dir / f"{name}-{port}-{time.monotonic_ns()}.log",
+        )
+        self.name = name
+        self.port = int(self.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+class Gateway(Process):
+    """Gunicorn with gevent workers serving ``gateway.wsgi:app`` on a free port."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        calculator: Sequence[str],
+        cache: Sequence[str],
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+        app: str = "gateway.wsgi:app",
+    ) -> None:
+        stamp = time.monotonic_ns()
+        metrics_dir = log_dir / f"metrics-{stamp}"
+        metrics_dir.mkdir()
+        super().__init__(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", "-w", str(workers), app],
+            log_dir / f"gateway-{stamp}.log",
+            env={
+                "GATEWAY_CALCULATOR_ADDRS": ",".join(calculator),
+                "GATEWAY_CACHE_ADDRS": ",".join(cache),
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                **(env or {}),
+            },
+        )
+        port = self.wait_for_line(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1)
+        self.url = f"http://127.0.0.1:{port}"
+        self.workers = workers
+        # The master listens before its workers have booted; wait until all of them have.
+        wait_for(lambda: len(re.findall(r"Booting worker with pid", self.output())) >= workers,
+                 STARTUP_TIMEOUT_S, "gunicorn workers to boot")
+        wait_for(self._healthy, STARTUP_TIMEOUT_S, "the gateway's /healthz")
+
+    def _healthy(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
