@@ -8,6 +8,7 @@ connection costs a few kilobytes, and an idle or slow client blocks nobody.
 from __future__ import annotations
 
 import logging
+import select
 import signal
 import socket
 from typing import Any
@@ -24,6 +25,12 @@ from thrift.transport.TTransport import TTransportException
 from thrift_idl import wire
 
 log = logging.getLogger(__name__)
+
+
+def _readable(sock: socket.socket) -> bool:
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 class ThriftServer:
@@ -45,7 +52,8 @@ class ThriftServer:
         self._processor = processor
         self._delay_s = delay_ms / 1000.0
         self._drain_timeout_s = drain_timeout_s
-        self._idle: set[gevent.Greenlet] = set()
+        # Connections waiting for their next request, with their sockets.
+        self._idle: dict[gevent.Greenlet, socket.socket] = {}
         self._stopping = False
         self._stopped = Event()
         self._server = StreamServer((host, port), self._serve_connection, spawn=Pool())
@@ -64,8 +72,10 @@ class ThriftServer:
         if self._stopping:
             return
         self._stopping = True
-        # Idle connections hold no call: closing them now is what lets the drain end.
-        gevent.killall(list(self._idle), block=False)
+        # Idle connections hold no call: closing them now is what lets the drain end. One
+        # whose request has already arrived (readable socket) is left to answer it.
+        waiting = [g for g, sock in self._idle.items() if not _readable(sock)]
+        gevent.killall(waiting, block=False)
         self._stopped.set()
 
     def serve_until_stopped(self) -> None:
@@ -83,9 +93,9 @@ class ThriftServer:
         me = gevent.getcurrent()
         try:
             while not self._stopping:
-                self._idle.add(me)
+                self._idle[me] = sock
                 wait_read(sock.fileno())
-                self._idle.discard(me)
+                del self._idle[me]
                 if self._delay_s:
                     gevent.sleep(self._delay_s)
                 self._processor.process(protocol, protocol)
@@ -99,5 +109,5 @@ class ThriftServer:
             # stream out of sync: the only safe answer is to drop this connection.
             log.exception("closing connection from %s after a protocol error", address)
         finally:
-            self._idle.discard(me)
+            self._idle.pop(me, None)
             transport.close()
