@@ -19,8 +19,9 @@ I64_MAX = 2**63 - 1
 OPERATIONS = ("add", "subtract", "multiply", "divide")
 
 # Python's int() also takes "+5", "1_000", " 5" and non-ASCII digits; a path integer
-# is an optional minus and ASCII digits only.
+# is an optional minus and ASCII digits only - at most 20, which bounds int()'s work.
 _PATH_INT = re.compile(r"-?[0-9]+", re.ASCII)
+_MAX_DIGITS = 20
 
 
 def read_body(environ: Mapping[str, Any], content_length: int | None) -> bytes:
@@ -62,7 +63,9 @@ def _in_i64(name: str, value: int) -> int:
 def path_int(name: str, text: str) -> int:
     """A signed 64-bit integer from a path segment."""
     if _PATH_INT.fullmatch(text) is None:
-        raise InvalidArgument(f"{name} must be an integer, got {text!r}")
+        raise InvalidArgument(f"{name} must be an integer, got {text[:40]!r}")
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise InvalidArgument(f"{name} is outside the signed 64-bit range")
     return _in_i64(name, int(text))
 
 

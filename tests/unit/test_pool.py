@@ -1,0 +1,239 @@
+"""The pool alone, with fake connections: no sockets, no backend."""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+from thrift.protocol.TProtocol import TProtocolException
+from thrift.Thrift import TApplicationException
+from thrift.transport.TTransport import TTransportException
+
+from gateway.config import Address
+from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overloaded
+from gateway.pool import ConnectionPool
+from thrift_idl.gen.calculator.ttypes import CalculatorError
+
+
+class Boom(BaseException):
+    """Stands for gevent.Timeout, GreenletExit, KeyboardInterrupt: not an Exception."""
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.behaviour = lambda *args: sum(args)
+
+    def add(self, *args):
+        return self.behaviour(*args)
+
+
+class FakeConnection:
+    def __init__(self) -> None:
+        self.client = FakeClient()
+        self.closed = False
+        self.reusable = True
+
+    def is_reusable(self) -> bool:
+        return self.reusable and not self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Opener:
+    def __init__(self, fail_with: BaseException | None = None) -> None:
+        self.opened: list[FakeConnection] = []
+        self.fail_with = fail_with
+
+    def __call__(self) -> FakeConnection:
+        if self.fail_with is not None:
+            raise self.fail_with
+        conn = FakeConnection()
+        self.opened.append(conn)
+        return conn
+
+
+def make_pool(opener: Opener, size: int = 2, checkout_timeout_s: float = 0.05, call_timeout_s: float = 0.2) -> ConnectionPool:
+    return ConnectionPool("calculator", Address("127.0.0.1", 1), opener, size=size,
+                          checkout_timeout_s=checkout_timeout_s, call_timeout_s=call_timeout_s)
+
+
+def assert_whole(pool: ConnectionPool) -> None:
+    assert pool.in_use == 0
+    # Every slot can be taken again at once.
+    for _ in range(pool.size):
+        assert pool._slots.acquire(timeout=0)
+    for _ in range(pool.size):
+        pool._slots.release()
+
+
+def test_connections_open_lazily_and_are_reused() -> None:
+    opener = Opener()
+    pool = make_pool(opener)
+    assert opener.opened == []
+    assert pool.call("add", 1, 2) == 3
+    assert pool.call("add", 3, 4) == 7
+    assert len(opener.opened) == 1 and pool.idle == 1
+    assert_whole(pool)
+
+
+def test_base_exception_mid_call_closes_the_connection_and_frees_the_slot() -> None:
+    opener = Opener()
+    pool = make_pool(opener)
+    pool.call("add", 1)
+
+    def explode(*args):
+        raise Boom()
+
+    opener.opened[0].client.behaviour = explode
+    with pytest.raises(Boom):
+        pool.call("add", 1)
+    assert opener.opened[0].closed
+    assert pool.idle == 0
+    assert_whole(pool)
+    assert pool.call("add", 2) == 2  # a new connection
+    assert len(opener.opened) == 2
+
+
+def test_declared_exception_keeps_the_connection() -> None:
+    opener = Opener()
+    pool = make_pool(opener)
+
+    def declared(*args):
+        raise CalculatorError(code="division_by_zero", message="no")
+
+    pool.call("add", 1)
+    opener.opened[0].client.behaviour = declared
+    with pytest.raises(CalculatorError):
+        pool.call("add", 1)
+    assert not opener.opened[0].closed and pool.idle == 1
+    assert_whole(pool)
+
+
+def test_call_timeout_discards_the_connection() -> None:
+    opener = Opener()
+    pool = make_pool(opener, call_timeout_s=0.05)
+    pool.call("add", 1)
+    opener.opened[0].client.behaviour = lambda *args: gevent.sleep(1)
+    with pytest.raises(BackendTimeout) as info:
+        pool.call("add", 1)
+    assert info.value.status == 504
+    assert opener.opened[0].closed and pool.idle == 0
+    assert_whole(pool)
+
+
+def test_someone_elses_timeout_is_not_mistaken_for_ours() -> None:
+    opener = Opener()
+    pool = make_pool(opener, call_timeout_s=5)
+    pool.call("add", 1)
+    opener.opened[0].client.behaviour = lambda *args: gevent.sleep(1)
+    outer = gevent.Timeout(0.05)
+    with pytest.raises(gevent.Timeout) as info:
+        with outer:
+            pool.call("add", 1)
+    assert info.value is outer
+    assert opener.opened[0].closed
+    assert_whole(pool)
+
+
+@pytest.mark.parametrize(("raised", "expected"), [
+    (TTransportException(TTransportException.END_OF_FILE, "eof"), BackendUnavailable),
+    (TTransportException(TTransportException.TIMED_OUT, "slow"), BackendTimeout),
+    (TTransportException(TTransportException.SIZE_LIMIT, "big"), BadGateway),
+    (TProtocolException(TProtocolException.INVALID_DATA, "junk"), BadGateway),
+    (TApplicationException(TApplicationException.INTERNAL_ERROR, "handler bug"), BadGateway),
+    (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), BadGateway),
+])
+def test_transport_and_protocol_errors_are_translated_and_discard(raised: Exception, expected: type) -> None:
+    opener = Opener()
+    pool = make_pool(opener)
+
+    def fail(*args):
+        raise raised
+
+    pool.call("add", 1)
+    opener.opened[0].client.behaviour = fail
+    with pytest.raises(expected) as info:
+        pool.call("add", 1)
+    assert info.value.backend == "calculator" and info.value.address == "127.0.0.1:1"
+    assert opener.opened[0].closed
+    assert_whole(pool)
+
+
+def test_connect_failure_is_unavailable_and_frees_the_slot() -> None:
+    pool = make_pool(Opener(fail_with=TTransportException(TTransportException.NOT_OPEN, "refused")))
+    for _ in range(5):  # more attempts than slots: a leak would turn into Overloaded
+        with pytest.raises(BackendUnavailable):
+            pool.call("add", 1)
+    assert_whole(pool)
+
+
+def test_checkout_timeout_is_overloaded() -> None:
+    opener = Opener()
+    pool = make_pool(opener, size=1, checkout_timeout_s=0.05)
+    pool.call("add", 1)
+    opener.opened[0].client.behaviour = lambda *args: gevent.sleep(0.15) or 1
+    holder = gevent.spawn(pool.call, "add", 1)
+    gevent.sleep(0)
+    with pytest.raises(Overloaded) as info:
+        pool.call("add", 1)
+    assert info.value.status == 503 and info.value.code == "overloaded"
+    assert holder.get() == 1
+    assert_whole(pool)
+
+
+def test_a_dead_idle_connection_is_replaced_not_used() -> None:
+    opener = Opener()
+    pool = make_pool(opener)
+    pool.call("add", 1)
+    opener.opened[0].reusable = False  # e.g. the backend closed it, or a stray reply sits in it
+    assert pool.call("add", 5) == 5
+    assert opener.opened[0].closed and len(opener.opened) == 2
+
+
+def test_pool_never_opens_more_than_its_size() -> None:
+    opener = Opener()
+    pool = make_pool(opener, size=3, checkout_timeout_s=5)
+    pool.call("add", 0)
+    for conn in opener.opened:
+        conn.client.behaviour = lambda *args: gevent.sleep(0.01) or 1
+    original = opener.__call__
+
+    def slow_open():
+        conn = original()
+        conn.client.behaviour = lambda *args: gevent.sleep(0.01) or 1
+        return conn
+
+    pool._open = slow_open
+    jobs = [gevent.spawn(pool.call, "add", 1) for _ in range(30)]
+    gevent.joinall(jobs, raise_error=True)
+    assert len(opener.opened) <= 3
+    assert_whole(pool)
+
+
+def test_thrift_connection_is_not_reusable_once_its_socket_is_readable() -> None:
+    import socket
+
+    from thrift.transport.TSocket import TSocket
+
+    from gateway.pool import ThriftConnection
+
+    def connection() -> tuple[ThriftConnection, socket.socket]:
+        ours, peer = socket.socketpair()
+        transport = TSocket()
+        transport.setHandle(ours)
+        return ThriftConnection(transport, client=None), peer
+
+    quiet, peer1 = connection()
+    assert quiet.is_reusable()
+    stray, peer2 = connection()
+    peer2.sendall(b"\x00")  # a reply nobody read
+    assert not stray.is_reusable()
+    closed, peer3 = connection()
+    peer3.close()  # EOF
+    assert not closed.is_reusable()
+    quiet.close()
+    assert not quiet.is_reusable()
+    for sock in (peer1, peer2):
+        sock.close()
+    stray.close()
+    closed.close()
