@@ -6,8 +6,8 @@ Values that users tune come from ``GATEWAY_*`` variables through ``Settings``.
 """
 
 import os
-import shutil
 import tempfile
+from pathlib import Path
 
 from gateway.config import Settings
 
@@ -75,7 +75,8 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
 #
 #   Each worker keeps its Prometheus figures in files under PROMETHEUS_MULTIPROC_DIR
 #   so /metrics, answered by any one worker, covers them all. The directory must exist
-#   before the workers start and be empty of a previous run's files.
+#   before the workers start and hold no figures from a previous run: the master removes
+#   the *.db files there at start (only those - the directory may be the user's).
 
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
@@ -84,9 +85,10 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server):
-    metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"]
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    os.makedirs(metrics_dir, exist_ok=True)
+    metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
 
 
 def child_exit(server, worker):

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # `make run`: both backends and the gateway in the foreground. Ctrl-C, or any one of the
 # three exiting, stops all three; the script returns once every one has exited.
+# Ports: CALCULATOR_PORT (9090), CACHE_PORT (9091), GATEWAY_BIND (127.0.0.1:8000).
 set -u
 cd "$(dirname "$0")/.."
 bin=.venv/bin
+calculator_port=${CALCULATOR_PORT:-9090}
+cache_port=${CACHE_PORT:-9091}
+export GATEWAY_CALCULATOR_ADDRS=${GATEWAY_CALCULATOR_ADDRS:-127.0.0.1:$calculator_port}
+export GATEWAY_CACHE_ADDRS=${GATEWAY_CACHE_ADDRS:-127.0.0.1:$cache_port}
 pids=()
 
 stop_all() {
@@ -13,7 +18,7 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
-"$bin/python" -m backends.calculator & pids+=($!)
-"$bin/python" -m backends.cache & pids+=($!)
+"$bin/python" -m backends.calculator --port "$calculator_port" & pids+=($!)
+"$bin/python" -m backends.cache --port "$cache_port" & pids+=($!)
 "$bin/gunicorn" -c gunicorn.conf.py gateway.wsgi:app & pids+=($!)
 wait -n

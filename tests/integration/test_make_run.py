@@ -1,0 +1,54 @@
+"""`make run` starts all three processes; Ctrl-C (SIGINT to the group) stops all three."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import requests
+
+from tests.harness import ROOT, wait_for
+from tests.integration.test_failures import free_port
+
+
+def live_members(pgid: int) -> list[str]:
+    """Processes of a process group that have not exited (zombies count as exited)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            members.append(stat.parent.name)
+    return members
+
+
+def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    calc, cache, gw = free_port(), free_port(), free_port()
+    env = {**os.environ, "CALCULATOR_PORT": str(calc), "CACHE_PORT": str(cache),
+           "GATEWAY_BIND": f"127.0.0.1:{gw}", "GATEWAY_WORKERS": "1",
+           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    with open(tmp_path / "run.log", "wb") as log:
+        # A new session stands for the terminal: Ctrl-C signals its whole process group.
+        proc = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def ready() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{gw}/readyz", timeout=1).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(ready, 60, "make run to serve /readyz")
+        assert requests.get(f"http://127.0.0.1:{gw}/add/2/3").json() == {"result": 5}
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(40)
+        wait_for(lambda: not live_members(proc.pid), 40, "every process of make run to exit")
+    finally:
+        if live_members(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        print((tmp_path / "run.log").read_text(errors="replace")[-3000:])
