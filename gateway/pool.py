@@ -15,10 +15,11 @@ the decision is made in ``finally`` from a flag, not in ``except Exception``.
 from __future__ import annotations
 
 import socket
+from collections import deque
 from typing import Any, Callable, Protocol
 
 import gevent
-from gevent.lock import BoundedSemaphore
+from gevent.event import Event
 from gevent.monkey import get_original
 from thrift.protocol.TProtocol import TProtocolException
 from thrift.Thrift import TApplicationException, TException
@@ -82,6 +83,58 @@ def thrift_opener(
     return open_connection
 
 
+class FairSlots:
+    """A counting semaphore that serves waiters strictly first come, first served.
+
+    gevent's semaphores let a newly arriving greenlet take a slot that was just released
+    while earlier waiters still sleep; under load that starves some of them for seconds
+    (p99 far above the mean). Here a released slot is handed to the oldest waiter
+    directly, and newcomers queue behind it.
+    """
+
+    __slots__ = ("size", "_free", "_waiters")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._free = size
+        self._waiters: deque[Event] = deque()
+
+    @property
+    def in_use(self) -> int:
+        return self.size - self._free
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def acquire(self, timeout_s: float) -> bool:
+        if self._free and not self._waiters:
+            self._free -= 1
+            return True
+        waiter = Event()
+        self._waiters.append(waiter)
+        try:
+            handed_over = waiter.wait(timeout_s)
+        except BaseException:
+            handed_over = self._abandon(waiter)
+            raise
+        return handed_over or self._abandon(waiter)
+
+    def release(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().set()  # the slot passes to the waiter: _free unchanged
+        else:
+            self._free += 1
+
+    def _abandon(self, waiter: Event) -> bool:
+        """Stop waiting; a slot handed over meanwhile is given back. Returns False."""
+        try:
+            self._waiters.remove(waiter)
+        except ValueError:
+            self.release()
+        return False
+
+
 class ConnectionPool:
     def __init__(
         self,
@@ -99,14 +152,14 @@ class ConnectionPool:
         self._open = opener
         self._checkout_timeout_s = checkout_timeout_s
         self._call_timeout_s = call_timeout_s
-        self._slots = BoundedSemaphore(size)
+        self._slots = FairSlots(size)
         # LIFO: the most recently used connection is the one least likely to have been
         # closed by the peer, and the rest can age out together.
         self._idle: list[Connection] = []
 
     @property
     def in_use(self) -> int:
-        return self.size - self._slots.counter
+        return self._slots.in_use
 
     @property
     def idle(self) -> int:
@@ -114,7 +167,7 @@ class ConnectionPool:
 
     def call(self, method: str, *args: Any) -> Any:
         """Call ``method`` on the backend; raises only GatewayErrors and declared ones."""
-        if not self._slots.acquire(timeout=self._checkout_timeout_s):
+        if not self._slots.acquire(self._checkout_timeout_s):
             raise Overloaded(
                 f"no connection to {self.backend} free within {self._checkout_timeout_s:g} s",
                 backend=self.backend, address=str(self.address),

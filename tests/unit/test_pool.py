@@ -10,7 +10,7 @@ from thrift.transport.TTransport import TTransportException
 
 from gateway.config import Address
 from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overloaded
-from gateway.pool import ConnectionPool
+from gateway.pool import ConnectionPool, FairSlots
 from thrift_idl.gen.calculator.ttypes import CalculatorError
 
 
@@ -58,10 +58,11 @@ def make_pool(opener: Opener, size: int = 2, checkout_timeout_s: float = 0.05, c
 
 
 def assert_whole(pool: ConnectionPool) -> None:
-    assert pool.in_use == 0
+    assert pool.in_use == 0 and pool._slots.waiting == 0
     # Every slot can be taken again at once.
     for _ in range(pool.size):
-        assert pool._slots.acquire(timeout=0)
+        assert pool._slots.acquire(0)
+    assert not pool._slots.acquire(0)
     for _ in range(pool.size):
         pool._slots.release()
 
@@ -237,3 +238,52 @@ def test_thrift_connection_is_not_reusable_once_its_socket_is_readable() -> None
         sock.close()
     stray.close()
     closed.close()
+
+
+def test_waiters_are_served_first_come_first_served() -> None:
+    slots = FairSlots(1)
+    assert slots.acquire(0)
+    order: list[int] = []
+
+    def waiter(n: int) -> None:
+        assert slots.acquire(5)
+        order.append(n)
+        gevent.sleep(0.001)
+        slots.release()
+
+    jobs = [gevent.spawn(waiter, n) for n in range(5)]
+    gevent.sleep(0.01)  # all five are queued
+    slots.release()
+    # A newcomer arriving while others wait must queue behind them, not barge in.
+    jobs.append(gevent.spawn(waiter, 99))
+    gevent.joinall(jobs, raise_error=True)
+    assert order == [0, 1, 2, 3, 4, 99]
+    assert slots.in_use == 0 and slots.waiting == 0
+
+
+def test_a_waiter_that_times_out_or_is_killed_leaves_no_trace() -> None:
+    slots = FairSlots(1)
+    assert slots.acquire(0)
+    assert not slots.acquire(0.01)
+    killed = gevent.spawn(slots.acquire, 5)
+    gevent.sleep(0)
+    killed.kill()
+    assert slots.waiting == 0
+    slots.release()
+    assert slots.in_use == 0
+    assert slots.acquire(0)
+
+
+def test_a_slot_handed_over_to_a_waiter_that_gives_up_is_given_back() -> None:
+    # The race where a waiter times out (or is killed) after release() chose it but
+    # before it ran: the hand-over must not be lost.
+    from gevent.event import Event
+
+    slots = FairSlots(1)
+    assert slots.acquire(0)
+    chosen = Event()
+    slots._waiters.append(chosen)
+    slots.release()
+    assert chosen.is_set() and slots.in_use == 1
+    assert slots._abandon(chosen) is False
+    assert slots.in_use == 0 and slots.waiting == 0
