@@ -21,6 +21,7 @@ help:
 	@echo "make gateway   run the gateway (Gunicorn, gevent workers) in the foreground"
 	@echo "make load      locust, headless, against a running gateway for DURATION ($(DURATION))"
 	@echo "make idl       regenerate thrift_idl/gen from the IDL (needs thrift-compiler)"
+	@echo "make bench     gateway vs bare stack vs seed design with wrk; writes bench/results.md, bench/chart.png"
 
 install: $(STAMP)
 
@@ -57,3 +58,10 @@ idl: install
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# Benchmark settings (make bench BENCH_ARGS="--duration 10 --rounds 5")
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: install
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -112,12 +112,15 @@ class Gateway(Process):
         workers: int = 1,
         env: dict[str, str] | None = None,
         app: str = "gateway.wsgi:app",
+        gunicorn_args: Sequence[str] = (),
+        ready_path: str = "/healthz",
     ) -> None:
         stamp = time.monotonic_ns()
         metrics_dir = log_dir / f"metrics-{stamp}"
         metrics_dir.mkdir()
         super().__init__(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", "-w", str(workers), app],
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", "-w", str(workers),
+             *gunicorn_args, app],
             log_dir / f"gateway-{stamp}.log",
             env={
                 "GATEWAY_CALCULATOR_ADDRS": ",".join(calculator),
@@ -129,6 +132,7 @@ class Gateway(Process):
         port = self.wait_for_line(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1)
         self.url = f"http://127.0.0.1:{port}"
         self.workers = workers
+        self._ready_path = ready_path
         # The master listens before its workers have booted; wait until all of them have.
         wait_for(lambda: len(re.findall(r"Booting worker with pid", self.output())) >= workers,
                  STARTUP_TIMEOUT_S, "gunicorn workers to boot")
@@ -136,6 +140,6 @@ class Gateway(Process):
 
     def _healthy(self) -> bool:
         try:
-            return requests.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return requests.get(self.url + self._ready_path, timeout=1).status_code == 200
         except requests.RequestException:
             return False
