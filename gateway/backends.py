@@ -17,7 +17,8 @@ from uhashring import HashRing
 
 from gateway import errors, metrics
 from gateway.config import Address, Settings
-from gateway.pool import ConnectionPool, thrift_opener
+from gateway.pool import ConnectionPool
+from gateway.thrift_client import ServiceSpec, thrift_opener
 from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.cache import ttypes as cache_types
 from thrift_idl.gen.calculator import Calculator
@@ -71,8 +72,7 @@ class Service:
                 raise
             raise translate(err) from err
         finally:
-            metrics.THRIFT_LATENCY.labels(self.name, method).observe(time.perf_counter() - started)
-            metrics.THRIFT_CALLS.labels(self.name, method, outcome).inc()
+            metrics.thrift_call(self.name, method, outcome, time.perf_counter() - started)
 
     def ping_all(self) -> dict[str, str]:
         """``ping`` every address at once: address -> "ok" or the error's code."""
@@ -90,8 +90,7 @@ class Service:
 
     def record_pool_gauges(self) -> None:
         for address, pool in self.pools.items():
-            metrics.POOL_CONNECTIONS.labels(self.name, address, "in_use").set(pool.in_use)
-            metrics.POOL_CONNECTIONS.labels(self.name, address, "idle").set(pool.idle)
+            metrics.pool_connections(self.name, address, pool.in_use, pool.idle)
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -111,11 +110,12 @@ class Backends:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
-        def pools(name: str, client_class: type, addrs: tuple[Address, ...]) -> list[ConnectionPool]:
+        def pools(name: str, module: Any, addrs: tuple[Address, ...]) -> list[ConnectionPool]:
+            spec = ServiceSpec(module)
             return [
                 ConnectionPool(
                     name, addr,
-                    thrift_opener(addr, client_class, settings.connect_timeout_ms / 1000, settings.call_timeout_ms / 1000),
+                    thrift_opener(addr, spec, settings.connect_timeout_ms / 1000),
                     size=settings.pool_size,
                     checkout_timeout_s=settings.pool_timeout_ms / 1000,
                     call_timeout_s=settings.call_timeout_ms / 1000,
@@ -124,6 +124,6 @@ class Backends:
             ]
 
         return cls(
-            Service("calculator", pools("calculator", Calculator.Client, settings.calculator_addrs)),
-            Service("cache", pools("cache", Cache.Client, settings.cache_addrs), by_key=True),
+            Service("calculator", pools("calculator", Calculator, settings.calculator_addrs)),
+            Service("cache", pools("cache", Cache, settings.cache_addrs), by_key=True),
         )

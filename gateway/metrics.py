@@ -8,6 +8,7 @@ single process, as in unit tests) the default registry is used.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -44,6 +45,45 @@ POOL_CONNECTIONS = Gauge(
     ["backend", "address", "state"],
     multiprocess_mode="livesum",
 )
+
+
+class _Children:
+    """A labelled metric's children, looked up once per label combination: ``labels()``
+    validates and locks on every call, which showed in profiles of the request path."""
+
+    __slots__ = ("_metric", "_children")
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._metric.labels(*labels)
+        return child
+
+
+_http_requests = _Children(HTTP_REQUESTS)
+_http_latency = _Children(HTTP_LATENCY)
+_thrift_calls = _Children(THRIFT_CALLS)
+_thrift_latency = _Children(THRIFT_LATENCY)
+_pool_connections = _Children(POOL_CONNECTIONS)
+
+
+def http_request(route: str, method: str, status: int, seconds: float) -> None:
+    _http_requests(route, method, str(status)).inc()
+    _http_latency(route).observe(seconds)
+
+
+def thrift_call(backend: str, method: str, outcome: str, seconds: float) -> None:
+    _thrift_calls(backend, method, outcome).inc()
+    _thrift_latency(backend, method).observe(seconds)
+
+
+def pool_connections(backend: str, address: str, in_use: int, idle: int) -> None:
+    _pool_connections(backend, address, "in_use").set(in_use)
+    _pool_connections(backend, address, "idle").set(idle)
 
 
 def render() -> tuple[bytes, str]:

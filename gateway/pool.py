@@ -14,73 +14,24 @@ the decision is made in ``finally`` from a flag, not in ``except Exception``.
 
 from __future__ import annotations
 
-import socket
 from collections import deque
 from typing import Any, Callable, Protocol
 
 import gevent
 from gevent.event import Event
-from gevent.monkey import get_original
 from thrift.protocol.TProtocol import TProtocolException
 from thrift.Thrift import TApplicationException, TException
-from thrift.transport.TSocket import TSocket
 from thrift.transport.TTransport import TTransportException
 
 from gateway.config import Address
 from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overloaded
-from thrift_idl import wire
-
-# The real poll(), not gevent's: a zero-timeout readiness check must not yield.
-_poll = get_original("select", "poll")
-_POLLIN = get_original("select", "POLLIN")
-
 
 class Connection(Protocol):
-    client: Any
+    def call(self, method: str, args: tuple[Any, ...]) -> Any: ...
 
     def is_reusable(self) -> bool: ...
 
     def close(self) -> None: ...
-
-
-class ThriftConnection:
-    """An open socket with a generated Thrift client speaking over it."""
-
-    __slots__ = ("client", "_transport")
-
-    def __init__(self, transport: TSocket, client: Any) -> None:
-        self._transport = transport
-        self.client = client
-
-    def is_reusable(self) -> bool:
-        """False when the idle socket is readable: the peer closed it, or a stray reply
-        sits in it. Either way the next call on it would go wrong."""
-        handle = self._transport.handle
-        if handle is None:
-            return False
-        poller = _poll()
-        poller.register(handle.fileno(), _POLLIN)
-        return not poller.poll(0)
-
-    def close(self) -> None:
-        self._transport.close()
-
-
-def thrift_opener(
-    address: Address, client_class: type, connect_timeout_s: float, call_timeout_s: float
-) -> Callable[[], ThriftConnection]:
-    """A function that opens a new connection to ``address`` for ``client_class``."""
-
-    def open_connection() -> ThriftConnection:
-        transport = TSocket(address.host, address.port)
-        transport.setTimeout(connect_timeout_s * 1000)
-        transport.open()
-        transport.handle.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        # Each read and write is also bounded, in case the call deadline were bypassed.
-        transport.setTimeout(call_timeout_s * 1000)
-        return ThriftConnection(transport, client_class(wire.protocol(transport)))
-
-    return open_connection
 
 
 class FairSlots:
@@ -179,7 +130,7 @@ class ConnectionPool:
             deadline = gevent.Timeout(self._call_timeout_s)
             deadline.start()
             try:
-                result = getattr(conn.client, method)(*args)
+                result = conn.call(method, args)
             except (TTransportException, TProtocolException, TApplicationException):
                 raise
             except TException:

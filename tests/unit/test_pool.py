@@ -22,15 +22,16 @@ class FakeClient:
     def __init__(self) -> None:
         self.behaviour = lambda *args: sum(args)
 
-    def add(self, *args):
-        return self.behaviour(*args)
-
 
 class FakeConnection:
     def __init__(self) -> None:
         self.client = FakeClient()
         self.closed = False
         self.reusable = True
+
+    def call(self, method: str, args: tuple):
+        assert method == "add"
+        return self.client.behaviour(*args)
 
     def is_reusable(self) -> bool:
         return self.reusable and not self.closed
@@ -209,35 +210,6 @@ def test_pool_never_opens_more_than_its_size() -> None:
     gevent.joinall(jobs, raise_error=True)
     assert len(opener.opened) <= 3
     assert_whole(pool)
-
-
-def test_thrift_connection_is_not_reusable_once_its_socket_is_readable() -> None:
-    import socket
-
-    from thrift.transport.TSocket import TSocket
-
-    from gateway.pool import ThriftConnection
-
-    def connection() -> tuple[ThriftConnection, socket.socket]:
-        ours, peer = socket.socketpair()
-        transport = TSocket()
-        transport.setHandle(ours)
-        return ThriftConnection(transport, client=None), peer
-
-    quiet, peer1 = connection()
-    assert quiet.is_reusable()
-    stray, peer2 = connection()
-    peer2.sendall(b"\x00")  # a reply nobody read
-    assert not stray.is_reusable()
-    closed, peer3 = connection()
-    peer3.close()  # EOF
-    assert not closed.is_reusable()
-    quiet.close()
-    assert not quiet.is_reusable()
-    for sock in (peer1, peer2):
-        sock.close()
-    stray.close()
-    closed.close()
 
 
 def test_waiters_are_served_first_come_first_served() -> None:
