@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     app.extensions["gateway.backends"] = backends
 
     problems.register(app)
-    observability.register(app)
     app.register_blueprint(bp)
+    app.wsgi_app = observability.RequestObserver(app.wsgi_app)  # type: ignore[method-assign]
     gevent.spawn(_publish_pool_gauges, backends)
     return app

@@ -71,8 +71,8 @@ _thrift_latency = _Children(THRIFT_LATENCY)
 _pool_connections = _Children(POOL_CONNECTIONS)
 
 
-def http_request(route: str, method: str, status: int, seconds: float) -> None:
-    _http_requests(route, method, str(status)).inc()
+def http_request(route: str, method: str, status: str, seconds: float) -> None:
+    _http_requests(route, method, status).inc()
     _http_latency(route).observe(seconds)
 
 
