@@ -91,6 +91,13 @@ def on_starting(server):
         stale.unlink()
 
 
+def worker_exit(server, worker):
+    # Each worker batches its figures for up to a second; write the last batch.
+    from gateway import metrics
+
+    metrics.flush()
+
+
 def child_exit(server, worker):
     # Drop the dead worker's live gauges; its counters stay in the totals.
     from prometheus_client import multiprocess

@@ -5,20 +5,21 @@ from __future__ import annotations
 import gevent
 from flask import Flask
 
-from gateway import observability, problems
+from gateway import metrics, observability, problems
 from gateway.backends import Backends
 from gateway.config import Settings
 from gateway.routes import CacheKeyConverter, bp
 
-# How often each worker publishes its pool gauges; off the request path on purpose.
-POOL_GAUGE_INTERVAL_S = 1.0
+# How often each worker writes its metrics for /metrics to see; off the request path.
+METRICS_INTERVAL_S = 1.0
 
 
-def _publish_pool_gauges(backends: Backends) -> None:
+def _publish_metrics(backends: Backends) -> None:
     while True:
         for service in backends.services:
             service.record_pool_gauges()
-        gevent.sleep(POOL_GAUGE_INTERVAL_S)
+        metrics.flush()
+        gevent.sleep(METRICS_INTERVAL_S)
 
 
 def create_app(settings: Settings | None = None, backends: Backends | None = None) -> Flask:
@@ -40,5 +41,5 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     problems.register(app)
     app.register_blueprint(bp)
     app.wsgi_app = observability.RequestObserver(app.wsgi_app)  # type: ignore[method-assign]
-    gevent.spawn(_publish_pool_gauges, backends)
+    gevent.spawn(_publish_metrics, backends)
     return app

@@ -293,6 +293,9 @@ def test_metrics_cover_every_worker(gw: str, http: requests.Session) -> None:
     before = _count(http.get(f"{gw}/metrics").text, "/healthz")
     for _ in range(40):
         requests.get(f"{gw}/healthz")
+    # Each worker writes its figures at least once a second.
+    wait_for(lambda: _count(requests.get(f"{gw}/metrics").text, "/healthz") - before >= 40, 5,
+             "both workers' counts in /metrics", interval_s=0.2)
     text = requests.get(f"{gw}/metrics").text
     assert _count(text, "/healthz") - before == 40
     assert 'gateway_thrift_calls_total{backend="calculator"' in text
