@@ -292,6 +292,7 @@ def chart(cases: list[Case], connections: list[int], path: Path) -> None:
         ax.set_xlabel("concurrent connections")
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
+    left.set_ylim(bottom=0)
     right.set_yscale("log")
     left.legend(fontsize=8)
     fig.suptitle("GET /add: gateway vs seed design")
