@@ -16,8 +16,8 @@ help:
 	@echo "make run       install if needed, start both backends and the gateway (Ctrl-C stops all)"
 	@echo "make test      install if needed, run every test"
 	@echo "make install   create $(VENV) with the pinned requirements"
-	@echo "make backends  start both backends in the background (pids and logs in var/)"
-	@echo "make stop      stop the backends started by 'make backends'"
+	@echo "make backends  start both backends in the background (pids and logs in var/); N=3 for three of each"
+	@echo "make stop      stop every backend started by 'make backends'"
 	@echo "make gateway   run the gateway (Gunicorn, gevent workers) in the foreground"
 	@echo "make load      locust, headless, against a running gateway for DURATION ($(DURATION))"
 	@echo "make idl       regenerate thrift_idl/gen from the IDL (needs thrift-compiler)"
@@ -33,8 +33,12 @@ $(STAMP): requirements.txt
 run: install
 	scripts/run.sh
 
+# Instances of each backend for `make backends`, and the cache's store (memory if empty)
+N ?= 1
+CACHE_STORE ?=
+
 backends: install
-	scripts/backends.sh start
+	N=$(N) CACHE_STORE=$(CACHE_STORE) scripts/backends.sh start
 
 stop:
 	scripts/backends.sh stop

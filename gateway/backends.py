@@ -1,13 +1,14 @@
 """The gateway's clients of its Thrift backends: pools per address, routing, metrics.
 
-``Service.call`` is the one way routes reach a backend. It picks the address (round
-robin, or by key for the cache), times the call, counts its outcome, and turns the
-backend's declared exceptions into the gateway's own errors.
+``Service.call`` is the one way routes reach a backend. It picks the address (see
+``balancer.py``, or by key for the cache), retries where that is safe, times the call,
+counts its outcome, and turns the backend's declared exceptions into the gateway's own
+errors.
 """
 
 from __future__ import annotations
 
-import itertools
+import logging
 import time
 from typing import Any, Callable, Iterable
 
@@ -17,6 +18,7 @@ from uhashring import HashRing
 
 from gateway import errors, metrics
 from gateway.config import Address, Settings
+from gateway.balancer import Balancer, RetryBudget
 from gateway.pool import ConnectionPool
 from gateway.thrift_client import ServiceSpec, thrift_opener
 from thrift_idl.gen.cache import Cache
@@ -24,6 +26,8 @@ from thrift_idl.gen.cache import ttypes as cache_types
 from thrift_idl.gen.calculator import Calculator
 from thrift_idl.gen.calculator import ttypes as calculator_types
 from thrift_idl.gen.calculator.constants import DIVISION_BY_ZERO, OVERFLOW
+
+log = logging.getLogger(__name__)
 
 
 def _calculator_error(err: calculator_types.CalculatorError) -> errors.GatewayError:
@@ -42,22 +46,61 @@ _DECLARED: dict[type, Callable[[Any], errors.GatewayError]] = {
 
 
 class Service:
-    """One backend service spread over one or more addresses, a pool for each."""
+    """One backend service spread over one or more addresses, a pool for each.
 
-    def __init__(self, name: str, pools: Iterable[ConnectionPool], *, by_key: bool = False) -> None:
+    Without a key, calls go to the instance the balancer picks, and a call that finds
+    its instance unavailable is retried on another - within the retry budget, and only
+    for ``idempotent`` services (every Calculator call is a pure function). With a key
+    (the cache) the key alone decides the node: ketama consistent hashing, so adding or
+    removing a node moves about 1/N of the keys, and a node that is down fails its own
+    keys rather than sending them somewhere they would not be found again.
+    """
+
+    def __init__(
+        self, name: str, pools: Iterable[ConnectionPool], *, by_key: bool = False, idempotent: bool = False
+    ) -> None:
         self.name = name
         self.pools = {str(pool.address): pool for pool in pools}
-        self._next = itertools.cycle(list(self.pools.values()))
-        # Keys stay on one node (ketama, so adding a node moves about 1/N of them).
+        self.balancer: Balancer[ConnectionPool] = Balancer(list(self.pools.values()), on_ejection=self._ejected)
+        self._budget = RetryBudget() if idempotent else None
         self._ring = HashRing(nodes=list(self.pools), hash_fn="ketama") if by_key and len(self.pools) > 1 else None
+        self._single = next(iter(self.pools.values())) if len(self.pools) == 1 else None
 
-    def pool_for(self, key: str | None = None) -> ConnectionPool:
-        if self._ring is not None and key is not None:
-            return self.pools[self._ring.get_node(key)]
-        return next(self._next)
+    def pool_for_key(self, key: str) -> ConnectionPool:
+        if self._ring is None:
+            return self._single or self.balancer.instances[0]
+        return self.pools[self._ring.get_node(key)]
 
     def call(self, method: str, *args: Any, key: str | None = None) -> Any:
-        pool = self.pool_for(key)
+        if key is not None:
+            return self._call(self.pool_for_key(key), method, args)
+        if self._budget is not None:
+            self._budget.deposit()
+        tried: list[ConnectionPool] = []
+        while True:
+            pool = self.balancer.pick(exclude=tried)
+            assert pool is not None  # a retry happens only while some instance is untried
+            try:
+                result = self._call(pool, method, args)
+            except errors.Overloaded:
+                raise  # our own pool is full: not the instance's fault, and no retry
+            except errors.BackendUnavailable:
+                self.balancer.failed(pool)
+                tried.append(pool)
+                if len(tried) == len(self.pools) or self._budget is None or not self._budget.try_withdraw():
+                    raise
+                metrics.retry(self.name)
+                continue
+            except errors.BackendError:
+                self.balancer.failed(pool)
+                raise
+            except errors.GatewayError:
+                self.balancer.succeeded(pool)  # a declared exception: the instance answered
+                raise
+            self.balancer.succeeded(pool)
+            return result
+
+    def _call(self, pool: ConnectionPool, method: str, args: tuple[Any, ...]) -> Any:
         outcome = "ok"
         started = time.perf_counter()
         try:
@@ -72,7 +115,11 @@ class Service:
                 raise
             raise translate(err) from err
         finally:
-            metrics.thrift_call(self.name, method, outcome, time.perf_counter() - started)
+            metrics.thrift_call(self.name, str(pool.address), method, outcome, time.perf_counter() - started)
+
+    def _ejected(self, pool: ConnectionPool, backoff_s: float) -> None:
+        log.warning("%s at %s ejected for %.1f s after consecutive failures", self.name, pool.address, backoff_s)
+        metrics.ejection(self.name, str(pool.address))
 
     def ping_all(self) -> dict[str, str]:
         """``ping`` every address at once: address -> "ok" or the error's code."""
@@ -124,6 +171,6 @@ class Backends:
             ]
 
         return cls(
-            Service("calculator", pools("calculator", Calculator, settings.calculator_addrs)),
+            Service("calculator", pools("calculator", Calculator, settings.calculator_addrs), idempotent=True),
             Service("cache", pools("cache", Cache, settings.cache_addrs), by_key=True),
         )

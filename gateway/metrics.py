@@ -33,8 +33,15 @@ HTTP_LATENCY = Histogram(
 )
 THRIFT_CALLS = Counter(
     "gateway_thrift_calls_total",
-    "Thrift calls to backends, by outcome (ok, a declared exception's name, or an error code).",
-    ["backend", "method", "outcome"],
+    "Thrift calls to backends, by instance and outcome (ok, a declared exception's name, or an error code).",
+    ["backend", "address", "method", "outcome"],
+)
+EJECTIONS = Counter(
+    "gateway_backend_ejections_total", "Times a backend instance was taken out of service after failures.",
+    ["backend", "address"],
+)
+RETRIES = Counter(
+    "gateway_backend_retries_total", "Calls retried on another instance after a connection failure.", ["backend"]
 )
 THRIFT_LATENCY = Histogram(
     "gateway_thrift_call_duration_seconds", "Time of one Thrift call, checkout included.",
@@ -99,9 +106,17 @@ def http_request(route: str, method: str, status: str, seconds: float) -> None:
     _pending.observe(HTTP_LATENCY, (route,), seconds)
 
 
-def thrift_call(backend: str, method: str, outcome: str, seconds: float) -> None:
-    _pending.count(THRIFT_CALLS, (backend, method, outcome))
+def thrift_call(backend: str, address: str, method: str, outcome: str, seconds: float) -> None:
+    _pending.count(THRIFT_CALLS, (backend, address, method, outcome))
     _pending.observe(THRIFT_LATENCY, (backend, method), seconds)
+
+
+def ejection(backend: str, address: str) -> None:
+    _pending.count(EJECTIONS, (backend, address))
+
+
+def retry(backend: str) -> None:
+    _pending.count(RETRIES, (backend,))
 
 
 def pool_connections(backend: str, address: str, in_use: int, idle: int) -> None:

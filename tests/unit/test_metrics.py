@@ -12,10 +12,10 @@ def sample(name: str, **labels: str) -> float:
 def test_batched_figures_match_what_observe_would_have_written() -> None:
     labels = {"backend": "unit", "method": "m"}
     for seconds in (0.0001, 0.0005, 0.003, 0.003, 20.0):
-        metrics.thrift_call("unit", "m", "ok", seconds)
-    assert sample("gateway_thrift_calls_total", outcome="ok", **labels) == 0  # not yet written
+        metrics.thrift_call("unit", "127.0.0.1:1", "m", "ok", seconds)
+    assert sample("gateway_thrift_calls_total", outcome="ok", address="127.0.0.1:1", **labels) == 0  # not yet written
     metrics.flush()
-    assert sample("gateway_thrift_calls_total", outcome="ok", **labels) == 5
+    assert sample("gateway_thrift_calls_total", outcome="ok", address="127.0.0.1:1", **labels) == 5
     assert sample("gateway_thrift_call_duration_seconds_count", **labels) == 5
     assert sample("gateway_thrift_call_duration_seconds_sum", **labels) == 0.0001 + 0.0005 + 0.003 + 0.003 + 20.0
     # Buckets are cumulative in the exposition: le=0.0005 holds 0.0001 and 0.0005 itself.
@@ -24,7 +24,7 @@ def test_batched_figures_match_what_observe_would_have_written() -> None:
     assert sample("gateway_thrift_call_duration_seconds_bucket", le="10.0", **labels) == 4
     assert sample("gateway_thrift_call_duration_seconds_bucket", le="+Inf", **labels) == 5
     metrics.flush()  # nothing pending: nothing changes
-    assert sample("gateway_thrift_calls_total", outcome="ok", **labels) == 5
+    assert sample("gateway_thrift_calls_total", outcome="ok", address="127.0.0.1:1", **labels) == 5
 
 
 def test_render_writes_pending_figures_first() -> None:

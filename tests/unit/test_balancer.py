@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from gateway import errors
+from gateway.backends import Service
+from gateway.balancer import Balancer, RetryBudget
+from gateway.config import Address
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Instance:
+    def __init__(self, name: str, in_use: int = 0) -> None:
+        self.name = name
+        self.in_use = in_use
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+def make(n: int = 3, **kwargs: Any) -> tuple[Balancer, list[Instance], Clock]:
+    clock = Clock()
+    instances = [Instance(f"i{k}") for k in range(n)]
+    return Balancer(instances, clock=clock, rng=random.Random(1), **kwargs), instances, clock
+
+
+def test_two_choices_prefers_the_less_loaded() -> None:
+    balancer, (a, b), _ = make(2)
+    a.in_use, b.in_use = 10, 1
+    assert all(balancer.pick() is b for _ in range(50))
+
+
+def test_picks_spread_over_equally_loaded_instances() -> None:
+    balancer, instances, _ = make(3)
+    picks = [balancer.pick() for _ in range(300)]
+    assert all(picks.count(i) > 50 for i in instances)
+
+
+def test_ejection_after_consecutive_failures_then_probe_and_growing_backoff() -> None:
+    ejected: list[tuple[Instance, float]] = []
+    balancer, (a, b, c), clock = make(3, on_ejection=lambda i, s: ejected.append((i, s)))
+    for _ in range(4):
+        balancer.failed(a)
+    balancer.succeeded(a)  # a success in between resets the run
+    for _ in range(4):
+        balancer.failed(a)
+    assert not balancer.ejected(a)
+    balancer.failed(a)
+    assert balancer.ejected(a) and 0.8 <= ejected[0][1] <= 1.2
+    assert all(balancer.pick() is not a for _ in range(50))
+    clock.now += 1.3
+    assert not balancer.ejected(a)  # back in service: live traffic probes it
+    balancer.failed(a)  # the probe fails: ejected again, for about twice as long
+    assert balancer.ejected(a) and 1.6 <= ejected[1][1] <= 2.4
+    clock.now += 2.5
+    balancer.succeeded(a)
+    for _ in range(5):
+        balancer.failed(a)
+    assert 0.8 <= ejected[2][1] <= 1.2  # the success reset the backoff
+
+
+def test_backoff_is_capped() -> None:
+    ejected: list[float] = []
+    balancer, (a, b), clock = make(2, max_ejection_s=5, on_ejection=lambda i, s: ejected.append(s))
+    for _ in range(10):
+        for _ in range(5):
+            balancer.failed(a)
+        clock.now += 10
+    assert max(ejected) <= 5 * 1.2
+
+
+def test_never_ejects_the_last_instance_in_service() -> None:
+    balancer, (a, b), _ = make(2)
+    for _ in range(5):
+        balancer.failed(a)
+    assert balancer.ejected(a)
+    for _ in range(20):
+        balancer.failed(b)
+    assert not balancer.ejected(b)
+    assert balancer.pick() is b
+
+
+def test_a_single_instance_is_never_ejected() -> None:
+    balancer, (a,), _ = make(1)
+    for _ in range(20):
+        balancer.failed(a)
+    assert not balancer.ejected(a) and balancer.pick() is a
+
+
+def test_pick_excludes_instances_already_tried() -> None:
+    balancer, (a, b, c), _ = make(3)
+    assert balancer.pick(exclude=[a, b]) is c
+    assert balancer.pick(exclude=[a, b, c]) is None
+
+
+def test_retry_budget_reserve_and_percentage() -> None:
+    clock = Clock()
+    budget = RetryBudget(ttl_s=10, min_retries_per_s=1, percent_can_retry=0.2, clock=clock)
+    assert sum(budget.try_withdraw() for _ in range(20)) == 10  # the reserve: 1/s over 10 s
+    for _ in range(100):
+        budget.deposit()
+    assert sum(budget.try_withdraw() for _ in range(50)) == 20  # 20 % of 100 requests
+    clock.now += 11  # the window has passed: only the reserve again
+    assert sum(budget.try_withdraw() for _ in range(50)) == 10
+
+
+class Pool:
+    """A stand-in pool: answers or raises per call, records how often it was used."""
+
+    def __init__(self, port: int, outcome: Any = 1) -> None:
+        self.address = Address("127.0.0.1", port)
+        self.outcome = outcome
+        self.calls = 0
+        self.in_use = 0
+
+    def call(self, method: str, *args: Any) -> Any:
+        self.calls += 1
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+def unavailable(pool: Pool) -> errors.BackendUnavailable:
+    return errors.BackendUnavailable("down", backend="calculator", address=str(pool.address))
+
+
+def test_an_unavailable_instance_fails_over_within_the_request() -> None:
+    down, up = Pool(1), Pool(2, outcome=42)
+    down.outcome = unavailable(down)
+    service = Service("calculator", [down, up], idempotent=True)
+    assert all(service.call("add", 1, 2) == 42 for _ in range(30))
+    assert down.calls >= 1 and service.balancer.ejected(down)
+
+
+def test_no_retry_for_timeouts_overload_or_non_idempotent_services() -> None:
+    slow, other = Pool(1), Pool(2)
+    slow.outcome = errors.BackendTimeout("slow", backend="calculator", address="x")
+    service = Service("calculator", [slow, other], idempotent=True)
+    service.balancer.pick = lambda exclude=(): slow  # type: ignore[method-assign]
+    with pytest.raises(errors.BackendTimeout):
+        service.call("add")
+    assert other.calls == 0
+    slow.outcome = errors.Overloaded("full", backend="calculator", address="x")
+    with pytest.raises(errors.Overloaded):
+        service.call("add")
+    down = Pool(3)
+    down.outcome = unavailable(down)
+    single_try = Service("cache", [down, Pool(4)])
+    single_try.balancer.pick = lambda exclude=(): down  # type: ignore[method-assign]
+    with pytest.raises(errors.BackendUnavailable):
+        single_try.call("stats")
+
+
+def test_when_every_instance_is_down_the_error_reaches_the_caller() -> None:
+    pools = [Pool(p) for p in (1, 2, 3)]
+    for pool in pools:
+        pool.outcome = unavailable(pool)
+    service = Service("calculator", pools, idempotent=True)
+    with pytest.raises(errors.BackendUnavailable):
+        service.call("add")
+    assert sum(p.calls for p in pools) == 3  # each tried once, no more
+
+
+def test_keys_stay_on_their_node_even_when_it_is_down() -> None:
+    pools = [Pool(p, outcome=p) for p in (1, 2, 3)]
+    service = Service("cache", pools, by_key=True)
+    owners = {f"key{i}": service.call("get", key=f"key{i}") for i in range(60)}
+    assert set(owners.values()) == {1, 2, 3}
+    victim = pools[1]
+    victim.outcome = unavailable(victim)
+    for key, owner in owners.items():
+        if owner == 2:
+            with pytest.raises(errors.BackendUnavailable):
+                service.call("get", key=key)
+        else:
+            assert service.call("get", key=key) == owner
+    # The same placement in another worker or after a restart: ketama is deterministic.
+    again = Service("cache", [Pool(p, outcome=p) for p in (1, 2, 3)], by_key=True)
+    assert {k: again.call("get", key=k) for k in owners} == owners
