@@ -1,14 +1,23 @@
-"""The Cache backend: ``python -m backends.cache --host H --port P [--max-memory BYTES]``."""
+"""The Cache backend: ``python -m backends.cache --host H --port P [--max-memory BYTES]
+[--store redis://HOST:PORT/DB]``."""
 
 from __future__ import annotations
+
+if __name__ == "__main__":
+    # Before anything opens a socket: Redis calls must yield to other connections'
+    # greenlets instead of blocking the whole process.
+    from gevent import monkey
+
+    monkey.patch_all()
 
 import argparse
 import sys
 
 from backends import cli
-from backends.cache_store import MemoryStore, entry_size
+from backends.cache_store import MemoryStore, RedisStore, Store, StoreUnavailable, entry_size
 from thrift_idl.cache_rules import MAX_VALUE_BYTES, key_problem, ttl_problem
 from thrift_idl.gen.cache import Cache
+from thrift_idl.gen.cache import ttypes
 from thrift_idl.gen.cache.ttypes import CacheStats, InvalidKey, InvalidTtl, NotFound, TooLarge
 
 DEFAULT_MAX_MEMORY = 64 * 1024 * 1024
@@ -21,22 +30,36 @@ def _valid_key(key: str) -> str:
     return key
 
 
+def _declared_unavailable(method):  # type: ignore[no-untyped-def]
+    """Turn the store's outage into the IDL's StoreUnavailable (the gateway's 503)."""
+
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        try:
+            return method(*args, **kwargs)
+        except StoreUnavailable as err:
+            raise ttypes.StoreUnavailable(reason=str(err)) from err
+
+    return wrapper
+
+
 class CacheHandler:
     """Thrift face of the store: checks the IDL's rules, then delegates."""
 
-    def __init__(self, store: MemoryStore, max_memory: int) -> None:
+    def __init__(self, store: Store, max_memory: int) -> None:
         self._store = store
         self._max_memory = max_memory
 
     def ping(self) -> None:
         return None
 
+    @_declared_unavailable
     def get(self, key: str) -> bytes:
         value = self._store.get(_valid_key(key))
         if value is None:
             raise NotFound(key=key)
         return value
 
+    @_declared_unavailable
     def put(self, key: str, value: bytes, ttl_seconds: int | None) -> None:
         _valid_key(key)
         if len(value) > MAX_VALUE_BYTES:
@@ -50,10 +73,12 @@ class CacheHandler:
                 raise InvalidTtl(ttl_seconds=ttl_seconds, reason=problem)
         self._store.put(key, value, ttl_seconds)
 
+    @_declared_unavailable
     def remove(self, key: str) -> None:
         if not self._store.delete(_valid_key(key)):
             raise NotFound(key=key)
 
+    @_declared_unavailable
     def stats(self) -> CacheStats:
         s = self._store.stats()
         return CacheStats(
@@ -75,12 +100,25 @@ def configure(p: argparse.ArgumentParser) -> None:
         type=_positive_int,
         default=DEFAULT_MAX_MEMORY,
         help="bound on stored key and value bytes; least recently used entries are "
-        "evicted to stay under it (default: %(default)s)",
+        "evicted to stay under it (default: %(default)s). With Redis, the bound on one entry",
+    )
+    p.add_argument(
+        "--store",
+        default="memory",
+        help="where entries live: 'memory' (default) or redis://HOST:PORT/DB",
     )
 
 
+def make_store(spec: str, max_memory: int) -> Store:
+    if spec == "memory":
+        return MemoryStore(max_memory)
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStore(spec)
+    raise SystemExit(f"--store: expected 'memory' or redis://HOST:PORT/DB, got {spec!r}")
+
+
 def build(args: argparse.Namespace) -> Cache.Processor:
-    return Cache.Processor(CacheHandler(MemoryStore(args.max_memory), args.max_memory))
+    return Cache.Processor(CacheHandler(make_store(args.store, args.max_memory), args.max_memory))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,13 @@
-"""An in-memory LRU store with per-entry expiry and a bound on stored bytes.
+"""Where the Cache backend keeps its entries: in its own memory, or in Redis.
 
-Every operation is O(1): an ``OrderedDict`` keeps entries in recency order, so the least
-recently used entry is always at the front. Expiry is checked when an entry is touched
-(an expired entry is never returned) and expired entries at the front of the LRU order
-are the first to go when room is needed.
+``MemoryStore``, the default, is an LRU with per-entry expiry and a bound on stored
+bytes. Every operation is O(1): an ``OrderedDict`` keeps entries in recency order, so the
+least recently used entry is always at the front. Expiry is checked when an entry is
+touched (an expired entry is never returned) and expired entries at the front of the LRU
+order are the first to go when room is needed.
+
+``RedisStore`` keeps them in a Redis database instead: TTL becomes Redis expiry, the
+data outlives the backend process, and several cache backends can share one Redis.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
 
 @dataclass(slots=True)
@@ -30,6 +34,20 @@ class StoreStats:
     misses: int = 0
     evictions: int = 0
     expirations: int = 0
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached (Redis down); nothing was read or changed."""
+
+
+class Store(Protocol):
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def stats(self) -> StoreStats: ...
 
 
 def entry_size(key: str, value: bytes) -> int:
@@ -102,3 +120,40 @@ class MemoryStore:
             self._stats.expirations += 1
         else:
             self._stats.evictions += 1
+
+
+class RedisStore:
+    """Entries in a Redis database (``redis://HOST:PORT/DB``), which should be dedicated
+    to the cache: ``items`` counts the whole database. Redis bounds its own memory
+    (its ``maxmemory`` and eviction policy); ``bytes`` is its ``used_memory``."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._errors = (redis.ConnectionError, redis.TimeoutError)
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+
+    def _run(self, command: Callable[[], object]) -> object:
+        try:
+            return command()
+        except self._errors as err:
+            raise StoreUnavailable(f"redis: {err}") from err
+
+    def get(self, key: str) -> bytes | None:
+        return self._run(lambda: self._redis.get(key))  # type: ignore[return-value]
+
+    def put(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+        # SET without EX also clears an expiry the key had: the same as MemoryStore.
+        self._run(lambda: self._redis.set(key, value, ex=ttl_seconds))
+
+    def delete(self, key: str) -> bool:
+        return self._run(lambda: self._redis.delete(key)) == 1
+
+    def stats(self) -> StoreStats:
+        info: dict = self._run(self._redis.info)  # type: ignore[assignment]
+        items: int = self._run(self._redis.dbsize)  # type: ignore[assignment]
+        return StoreStats(
+            items=items, bytes=info.get("used_memory", 0), max_bytes=info.get("maxmemory", 0),
+            hits=info.get("keyspace_hits", 0), misses=info.get("keyspace_misses", 0),
+            evictions=info.get("evicted_keys", 0), expirations=info.get("expired_keys", 0),
+        )

@@ -42,6 +42,9 @@ _DECLARED: dict[type, Callable[[Any], errors.GatewayError]] = {
     cache_types.InvalidKey: lambda e: errors.InvalidKey(e.reason),
     cache_types.TooLarge: lambda e: errors.PayloadTooLarge(f"value of {e.size} bytes exceeds the limit of {e.limit}"),
     cache_types.InvalidTtl: lambda e: errors.InvalidArgument(f"ttl: {e.reason}"),
+    cache_types.StoreUnavailable: lambda e: errors.BackendUnavailable(
+        f"the cache's store is unavailable: {e.reason}", backend="cache", address=""
+    ),
 }
 
 

@@ -3,6 +3,7 @@
  *
  * Keys follow memcached's rule: 1 to MAX_KEY_BYTES bytes of UTF-8 with no whitespace
  * or control characters. Values are opaque bytes of at most MAX_VALUE_BYTES.
+ * Entries live in the backend's memory, or in Redis (`--store redis://...`).
  */
 namespace py thrift_idl.gen.cache
 
@@ -30,6 +31,11 @@ exception InvalidTtl {
   2: string reason,
 }
 
+/* The store behind the cache (Redis, when configured) cannot be reached. */
+exception StoreUnavailable {
+  1: string reason,
+}
+
 struct CacheStats {
   1: i64 items,
   2: i64 bytes,
@@ -44,13 +50,16 @@ struct CacheStats {
 service Cache {
   void ping(),
 
-  binary get(1: string key) throws (1: NotFound not_found, 2: InvalidKey invalid_key),
+  binary get(1: string key)
+    throws (1: NotFound not_found, 2: InvalidKey invalid_key, 3: StoreUnavailable unavailable),
 
   /* ttl_seconds absent means no expiry. */
   void put(1: string key, 2: binary value, 3: i32 ttl_seconds)
-    throws (1: InvalidKey invalid_key, 2: TooLarge too_large, 3: InvalidTtl invalid_ttl),
+    throws (1: InvalidKey invalid_key, 2: TooLarge too_large, 3: InvalidTtl invalid_ttl,
+            4: StoreUnavailable unavailable),
 
-  void remove(1: string key) throws (1: NotFound not_found, 2: InvalidKey invalid_key),
+  void remove(1: string key)
+    throws (1: NotFound not_found, 2: InvalidKey invalid_key, 3: StoreUnavailable unavailable),
 
-  CacheStats stats(),
+  CacheStats stats() throws (1: StoreUnavailable unavailable),
 }

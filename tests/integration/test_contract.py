@@ -290,7 +290,8 @@ def test_request_id(gw: str, http: requests.Session) -> None:
 
 def test_metrics_cover_every_worker(gw: str, http: requests.Session) -> None:
     # Requests on fresh connections spread over both workers; the total must count all.
-    before = _count(http.get(f"{gw}/metrics").text, "/healthz")
+    assert http.get(f"{gw}/add/1/1").status_code == 200  # at least one Thrift call to count
+    before = _settled_count(gw, "/healthz")
     for _ in range(40):
         requests.get(f"{gw}/healthz")
     # Each worker writes its figures at least once a second.
@@ -298,10 +299,22 @@ def test_metrics_cover_every_worker(gw: str, http: requests.Session) -> None:
              "both workers' counts in /metrics", interval_s=0.2)
     text = requests.get(f"{gw}/metrics").text
     assert _count(text, "/healthz") - before == 40
-    assert 'gateway_thrift_calls_total{backend="calculator"' in text
+    assert re.search(r'gateway_thrift_calls_total\{address="[^"]+",backend="calculator"', text)
     assert "gateway_http_request_duration_seconds_bucket" in text
     assert "gateway_thrift_call_duration_seconds_bucket" in text
     assert re.search(r'gateway_pool_connections\{address="[^"]+",backend="calculator",state="idle"\}', text)
+
+
+def _settled_count(gw: str, route: str) -> float:
+    """The count once every worker has written what it batched (each does every second)."""
+    last: list[float] = []
+
+    def stable() -> bool:
+        last.append(_count(requests.get(f"{gw}/metrics").text, route))
+        return len(last) > 1 and last[-1] == last[-2]
+
+    wait_for(stable, 15, "the workers' batched metrics to settle", interval_s=1.2)
+    return last[-1]
 
 
 def _count(text: str, route: str) -> float:

@@ -39,7 +39,7 @@ def test_spec_reads_every_method() -> None:
     assert set(CALC.methods) == {"ping", "add", "subtract", "multiply", "divide"}
     assert CALC.methods["add"].exception_fields == ("error",) and CALC.methods["add"].returns_value
     assert not CALC.methods["ping"].returns_value
-    assert set(CACHE.methods["put"].exception_fields) == {"invalid_key", "too_large", "invalid_ttl"}
+    assert set(CACHE.methods["put"].exception_fields) == {"invalid_key", "too_large", "invalid_ttl", "unavailable"}
 
 
 def test_values_declared_exceptions_and_void() -> None:

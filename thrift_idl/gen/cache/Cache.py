@@ -117,6 +117,8 @@ class Client(Iface):
             raise result.not_found
         if result.invalid_key is not None:
             raise result.invalid_key
+        if result.unavailable is not None:
+            raise result.unavailable
         raise TApplicationException(TApplicationException.MISSING_RESULT, "get failed: unknown result")
 
     def put(self, key, value, ttl_seconds):
@@ -157,6 +159,8 @@ class Client(Iface):
             raise result.too_large
         if result.invalid_ttl is not None:
             raise result.invalid_ttl
+        if result.unavailable is not None:
+            raise result.unavailable
         return
 
     def remove(self, key):
@@ -191,6 +195,8 @@ class Client(Iface):
             raise result.not_found
         if result.invalid_key is not None:
             raise result.invalid_key
+        if result.unavailable is not None:
+            raise result.unavailable
         return
 
     def stats(self):
@@ -217,6 +223,8 @@ class Client(Iface):
         iprot.readMessageEnd()
         if result.success is not None:
             return result.success
+        if result.unavailable is not None:
+            raise result.unavailable
         raise TApplicationException(TApplicationException.MISSING_RESULT, "stats failed: unknown result")
 
 
@@ -290,6 +298,9 @@ class Processor(Iface, TProcessor):
         except InvalidKey as invalid_key:
             msg_type = TMessageType.REPLY
             result.invalid_key = invalid_key
+        except StoreUnavailable as unavailable:
+            msg_type = TMessageType.REPLY
+            result.unavailable = unavailable
         except TApplicationException as ex:
             logging.exception('TApplication exception in handler')
             msg_type = TMessageType.EXCEPTION
@@ -322,6 +333,9 @@ class Processor(Iface, TProcessor):
         except InvalidTtl as invalid_ttl:
             msg_type = TMessageType.REPLY
             result.invalid_ttl = invalid_ttl
+        except StoreUnavailable as unavailable:
+            msg_type = TMessageType.REPLY
+            result.unavailable = unavailable
         except TApplicationException as ex:
             logging.exception('TApplication exception in handler')
             msg_type = TMessageType.EXCEPTION
@@ -351,6 +365,9 @@ class Processor(Iface, TProcessor):
         except InvalidKey as invalid_key:
             msg_type = TMessageType.REPLY
             result.invalid_key = invalid_key
+        except StoreUnavailable as unavailable:
+            msg_type = TMessageType.REPLY
+            result.unavailable = unavailable
         except TApplicationException as ex:
             logging.exception('TApplication exception in handler')
             msg_type = TMessageType.EXCEPTION
@@ -374,6 +391,9 @@ class Processor(Iface, TProcessor):
             msg_type = TMessageType.REPLY
         except TTransport.TTransportException:
             raise
+        except StoreUnavailable as unavailable:
+            msg_type = TMessageType.REPLY
+            result.unavailable = unavailable
         except TApplicationException as ex:
             logging.exception('TApplication exception in handler')
             msg_type = TMessageType.EXCEPTION
@@ -544,14 +564,16 @@ class get_result(object):
      - success
      - not_found
      - invalid_key
+     - unavailable
 
     """
 
 
-    def __init__(self, success=None, not_found=None, invalid_key=None,):
+    def __init__(self, success=None, not_found=None, invalid_key=None, unavailable=None,):
         self.success = success
         self.not_found = not_found
         self.invalid_key = invalid_key
+        self.unavailable = unavailable
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -577,6 +599,11 @@ class get_result(object):
                     self.invalid_key = InvalidKey.read(iprot)
                 else:
                     iprot.skip(ftype)
+            elif fid == 3:
+                if ftype == TType.STRUCT:
+                    self.unavailable = StoreUnavailable.read(iprot)
+                else:
+                    iprot.skip(ftype)
             else:
                 iprot.skip(ftype)
             iprot.readFieldEnd()
@@ -599,6 +626,10 @@ class get_result(object):
             oprot.writeFieldBegin('invalid_key', TType.STRUCT, 2)
             self.invalid_key.write(oprot)
             oprot.writeFieldEnd()
+        if self.unavailable is not None:
+            oprot.writeFieldBegin('unavailable', TType.STRUCT, 3)
+            self.unavailable.write(oprot)
+            oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
 
@@ -620,6 +651,7 @@ get_result.thrift_spec = (
     (0, TType.STRING, 'success', 'BINARY', None, ),  # 0
     (1, TType.STRUCT, 'not_found', [NotFound, None], None, ),  # 1
     (2, TType.STRUCT, 'invalid_key', [InvalidKey, None], None, ),  # 2
+    (3, TType.STRUCT, 'unavailable', [StoreUnavailable, None], None, ),  # 3
 )
 
 
@@ -715,14 +747,16 @@ class put_result(object):
      - invalid_key
      - too_large
      - invalid_ttl
+     - unavailable
 
     """
 
 
-    def __init__(self, invalid_key=None, too_large=None, invalid_ttl=None,):
+    def __init__(self, invalid_key=None, too_large=None, invalid_ttl=None, unavailable=None,):
         self.invalid_key = invalid_key
         self.too_large = too_large
         self.invalid_ttl = invalid_ttl
+        self.unavailable = unavailable
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -748,6 +782,11 @@ class put_result(object):
                     self.invalid_ttl = InvalidTtl.read(iprot)
                 else:
                     iprot.skip(ftype)
+            elif fid == 4:
+                if ftype == TType.STRUCT:
+                    self.unavailable = StoreUnavailable.read(iprot)
+                else:
+                    iprot.skip(ftype)
             else:
                 iprot.skip(ftype)
             iprot.readFieldEnd()
@@ -769,6 +808,10 @@ class put_result(object):
         if self.invalid_ttl is not None:
             oprot.writeFieldBegin('invalid_ttl', TType.STRUCT, 3)
             self.invalid_ttl.write(oprot)
+            oprot.writeFieldEnd()
+        if self.unavailable is not None:
+            oprot.writeFieldBegin('unavailable', TType.STRUCT, 4)
+            self.unavailable.write(oprot)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -792,6 +835,7 @@ put_result.thrift_spec = (
     (1, TType.STRUCT, 'invalid_key', [InvalidKey, None], None, ),  # 1
     (2, TType.STRUCT, 'too_large', [TooLarge, None], None, ),  # 2
     (3, TType.STRUCT, 'invalid_ttl', [InvalidTtl, None], None, ),  # 3
+    (4, TType.STRUCT, 'unavailable', [StoreUnavailable, None], None, ),  # 4
 )
 
 
@@ -862,13 +906,15 @@ class remove_result(object):
     Attributes:
      - not_found
      - invalid_key
+     - unavailable
 
     """
 
 
-    def __init__(self, not_found=None, invalid_key=None,):
+    def __init__(self, not_found=None, invalid_key=None, unavailable=None,):
         self.not_found = not_found
         self.invalid_key = invalid_key
+        self.unavailable = unavailable
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -889,6 +935,11 @@ class remove_result(object):
                     self.invalid_key = InvalidKey.read(iprot)
                 else:
                     iprot.skip(ftype)
+            elif fid == 3:
+                if ftype == TType.STRUCT:
+                    self.unavailable = StoreUnavailable.read(iprot)
+                else:
+                    iprot.skip(ftype)
             else:
                 iprot.skip(ftype)
             iprot.readFieldEnd()
@@ -906,6 +957,10 @@ class remove_result(object):
         if self.invalid_key is not None:
             oprot.writeFieldBegin('invalid_key', TType.STRUCT, 2)
             self.invalid_key.write(oprot)
+            oprot.writeFieldEnd()
+        if self.unavailable is not None:
+            oprot.writeFieldBegin('unavailable', TType.STRUCT, 3)
+            self.unavailable.write(oprot)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -928,6 +983,7 @@ remove_result.thrift_spec = (
     None,  # 0
     (1, TType.STRUCT, 'not_found', [NotFound, None], None, ),  # 1
     (2, TType.STRUCT, 'invalid_key', [InvalidKey, None], None, ),  # 2
+    (3, TType.STRUCT, 'unavailable', [StoreUnavailable, None], None, ),  # 3
 )
 
 
@@ -978,12 +1034,14 @@ class stats_result(object):
     """
     Attributes:
      - success
+     - unavailable
 
     """
 
 
-    def __init__(self, success=None,):
+    def __init__(self, success=None, unavailable=None,):
         self.success = success
+        self.unavailable = unavailable
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -1000,6 +1058,11 @@ class stats_result(object):
                     self.success.read(iprot)
                 else:
                     iprot.skip(ftype)
+            elif fid == 1:
+                if ftype == TType.STRUCT:
+                    self.unavailable = StoreUnavailable.read(iprot)
+                else:
+                    iprot.skip(ftype)
             else:
                 iprot.skip(ftype)
             iprot.readFieldEnd()
@@ -1013,6 +1076,10 @@ class stats_result(object):
         if self.success is not None:
             oprot.writeFieldBegin('success', TType.STRUCT, 0)
             self.success.write(oprot)
+            oprot.writeFieldEnd()
+        if self.unavailable is not None:
+            oprot.writeFieldBegin('unavailable', TType.STRUCT, 1)
+            self.unavailable.write(oprot)
             oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
@@ -1033,6 +1100,7 @@ class stats_result(object):
 all_structs.append(stats_result)
 stats_result.thrift_spec = (
     (0, TType.STRUCT, 'success', [CacheStats, None], None, ),  # 0
+    (1, TType.STRUCT, 'unavailable', [StoreUnavailable, None], None, ),  # 1
 )
 fix_spec(all_structs)
 del all_structs
