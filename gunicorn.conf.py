@@ -61,6 +61,14 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 
+# Control socket
+#
+#   Gunicorn 27 opens a control socket (~/.gunicorn/gunicorn.ctl) for gunicornc. The
+#   gateway does not use it, and several gateways on one host (tests, benchmarks,
+#   blue/green) would fight over that one path: off.
+
+control_socket_disable = True
+
 # Logging
 #
 #   errorlog - stderr. accesslog - GATEWAY_ACCESS_LOG: "-" (stdout, the default), a

@@ -9,6 +9,7 @@ from gateway import metrics, observability, problems
 from gateway.backends import Backends
 from gateway.config import Settings
 from gateway.routes import CacheKeyConverter, bp
+from gateway.rpc import Rpc
 
 # How often each worker writes its metrics for /metrics to see; off the request path.
 METRICS_INTERVAL_S = 1.0
@@ -37,6 +38,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     backends = backends or Backends.from_settings(settings)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.backends"] = backends
+    app.extensions["gateway.rpc"] = Rpc(backends)
 
     problems.register(app)
     app.register_blueprint(bp)

@@ -8,6 +8,7 @@ errors.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 from typing import Any, Callable, Iterable
@@ -74,9 +75,11 @@ class Service:
             return self._single or self.balancer.instances[0]
         return self.pools[self._ring.get_node(key)]
 
-    def call(self, method: str, *args: Any, key: str | None = None) -> Any:
+    def call(self, method: str, *args: Any, key: str | None = None, translate: bool = True) -> Any:
+        """Call ``method``; with ``translate`` the IDL's declared exceptions come back as
+        the gateway's errors (for the hand-written routes), else as they were raised."""
         if key is not None:
-            return self._call(self.pool_for_key(key), method, args)
+            return self._call(self.pool_for_key(key), method, args, translate)
         if self._budget is not None:
             self._budget.deposit()
         tried: list[ConnectionPool] = []
@@ -84,7 +87,7 @@ class Service:
             pool = self.balancer.pick(exclude=tried)
             assert pool is not None  # a retry happens only while some instance is untried
             try:
-                result = self._call(pool, method, args)
+                result = self._call(pool, method, args, translate)
             except errors.Overloaded:
                 raise  # our own pool is full: not the instance's fault, and no retry
             except errors.BackendUnavailable:
@@ -97,13 +100,13 @@ class Service:
             except errors.BackendError:
                 self.balancer.failed(pool)
                 raise
-            except errors.GatewayError:
+            except (errors.GatewayError, TException):
                 self.balancer.succeeded(pool)  # a declared exception: the instance answered
                 raise
             self.balancer.succeeded(pool)
             return result
 
-    def _call(self, pool: ConnectionPool, method: str, args: tuple[Any, ...]) -> Any:
+    def _call(self, pool: ConnectionPool, method: str, args: tuple[Any, ...], translate: bool) -> Any:
         outcome = "ok"
         started = time.perf_counter()
         try:
@@ -113,10 +116,10 @@ class Service:
             raise
         except TException as err:
             outcome = type(err).__name__
-            translate = _DECLARED.get(type(err))
-            if translate is None:
+            to_gateway_error = _DECLARED.get(type(err)) if translate else None
+            if to_gateway_error is None:
                 raise
-            raise translate(err) from err
+            raise to_gateway_error(err) from err
         finally:
             metrics.thrift_call(self.name, str(pool.address), method, outcome, time.perf_counter() - started)
 
@@ -148,15 +151,22 @@ class Service:
 
 
 class Backends:
-    """Every service the gateway talks to; made once per worker by the app factory."""
+    """Every service the gateway talks to; made once per worker by the app factory.
 
-    def __init__(self, calculator: Service, cache: Service) -> None:
+    ``modules`` maps each service's name to its generated Thrift module - the Calculator,
+    the Cache, and those ``GATEWAY_RPC_SERVICES`` adds for the JSON transcoder.
+    """
+
+    def __init__(self, calculator: Service, cache: Service, extra: dict[str, Service] | None = None,
+                 modules: dict[str, Any] | None = None) -> None:
         self.calculator = calculator
         self.cache = cache
+        self.by_name = {"calculator": calculator, "cache": cache, **(extra or {})}
+        self.modules = modules or {"calculator": Calculator, "cache": Cache}
 
     @property
     def services(self) -> tuple[Service, ...]:
-        return (self.calculator, self.cache)
+        return tuple(self.by_name.values())
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Backends:
@@ -173,7 +183,14 @@ class Backends:
                 for addr in addrs
             ]
 
+        modules: dict[str, Any] = {"calculator": Calculator, "cache": Cache}
+        extra = {}
+        for rpc in settings.rpc_services:
+            modules[rpc.name] = importlib.import_module(rpc.module)
+            extra[rpc.name] = Service(rpc.name, pools(rpc.name, modules[rpc.name], rpc.addrs))
         return cls(
             Service("calculator", pools("calculator", Calculator, settings.calculator_addrs), idempotent=True),
             Service("cache", pools("cache", Cache, settings.cache_addrs), by_key=True),
+            extra,
+            modules,
         )

@@ -7,6 +7,7 @@ message naming the variable rather than surfacing later as a confusing request e
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
 
@@ -44,6 +45,36 @@ def _addresses(name: str, text: str) -> tuple[Address, ...]:
     return addrs
 
 
+@dataclass(frozen=True)
+class RpcService:
+    """A Thrift service served by the JSON transcoder: its name in /rpc/<name>/...,
+    its generated service module, and its backend addresses."""
+
+    name: str
+    module: str
+    addrs: tuple[Address, ...]
+
+
+_RPC_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+
+
+def _rpc_services(name: str, text: str) -> tuple[RpcService, ...]:
+    """``name=package.module.Service@host:port[,host:port];...``"""
+    services = []
+    for entry in filter(None, (e.strip() for e in text.split(";"))):
+        label, eq, rest = entry.partition("=")
+        module, at, addrs = rest.partition("@")
+        label, module = label.strip(), module.strip()
+        if not eq or not at or not _RPC_NAME.fullmatch(label) or not _MODULE.fullmatch(module):
+            raise ConfigError(f"{name}: {entry!r} is not name=package.module.Service@host:port[,host:port]")
+        services.append(RpcService(label, module, _addresses(f"{name} ({label})", addrs)))
+    names = [s.name for s in services]
+    if len(set(names)) != len(names) or {"calculator", "cache"} & set(names):
+        raise ConfigError(f"{name}: service names must be unique and not calculator or cache")
+    return tuple(services)
+
+
 def _int(name: str, text: str, minimum: int) -> int:
     try:
         value = int(text.strip())
@@ -67,6 +98,7 @@ class Settings:
     connect_timeout_ms: int = 1000
     call_timeout_ms: int = 5000
     access_log: str = "-"
+    rpc_services: tuple[RpcService, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -87,4 +119,6 @@ class Settings:
         for name in ("CALCULATOR_ADDRS", "CACHE_ADDRS"):
             if (text := get(name)) is not None:
                 found[name.lower()] = _addresses(f"GATEWAY_{name}", text)
+        if (text := get("RPC_SERVICES")) is not None:
+            found["rpc_services"] = _rpc_services("GATEWAY_RPC_SERVICES", text)
         return cls(**found)  # type: ignore[arg-type]

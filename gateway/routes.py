@@ -108,6 +108,21 @@ def seed_get(key: str) -> dict[str, Any]:
         return {"value": None}
 
 
+# Any Thrift service, by its IDL ------------------------------------------------------------
+
+@bp.get("/rpc")
+def rpc_list() -> dict[str, Any]:
+    return {"services": current_app.extensions["gateway.rpc"].describe()}
+
+
+@bp.post("/rpc/<service>/<method>")
+def rpc_call(service: str, method: str) -> Any:
+    spec, result = current_app.extensions["gateway.rpc"].call(service, method, _body())
+    if spec.oneway:
+        return {}, 202  # sent; a oneway call has no answer to wait for
+    return {} if spec.result is None else {"result": result}
+
+
 # Operations ---------------------------------------------------------------------------
 
 @bp.get("/healthz")

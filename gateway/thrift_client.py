@@ -39,11 +39,15 @@ _POLLIN = get_original("select", "POLLIN")
 class Method:
     name: str
     args_class: type
-    result_class: type
+    result_class: type | None  # None for a oneway method: no reply comes
     # The strict binary message header up to (not including) the sequence id.
     call_header: bytes
     exception_fields: tuple[str, ...]
     returns_value: bool
+
+    @property
+    def oneway(self) -> bool:
+        return self.result_class is None
 
     @property
     def args_spec(self) -> list[Any]:
@@ -63,14 +67,15 @@ class ServiceSpec:
         for name in vars(module.Iface):
             if name.startswith("_"):
                 continue
-            result_class = getattr(module, f"{name}_result")
-            fields = [f for f in result_class.thrift_spec if f is not None]
+            result_class = getattr(module, f"{name}_result", None)  # absent: oneway
+            fields = [f for f in result_class.thrift_spec if f is not None] if result_class else []
             encoded = name.encode("utf-8")
+            message_type = TMessageType.CALL if result_class else TMessageType.ONEWAY
             self.methods[name] = Method(
                 name=name,
                 args_class=getattr(module, f"{name}_args"),
                 result_class=result_class,
-                call_header=_I32.pack(TBinaryProtocol.VERSION_1 | TMessageType.CALL) + _I32.pack(len(encoded)) + encoded,
+                call_header=_I32.pack(TBinaryProtocol.VERSION_1 | message_type) + _I32.pack(len(encoded)) + encoded,
                 exception_fields=tuple(f[2] for f in fields if f[0] != 0),
                 returns_value=any(f[0] == 0 for f in fields),
             )
@@ -123,6 +128,7 @@ def decode_reply(method: Method, seqid: int, frame: bytes) -> Any:
         raise error
     if message_type != TMessageType.REPLY:
         raise TProtocolException(TProtocolException.INVALID_DATA, f"unexpected message type {message_type}")
+    assert method.result_class is not None
     result = method.result_class()
     fastbinary.decode_binary(result, _Decoder(body), method.result_spec)
     if method.returns_value and result.success is not None:
@@ -151,6 +157,8 @@ class ThriftConnection:
         self._seqid = (self._seqid + 1) % _SEQID_LIMIT
         try:
             self._sock.sendall(encode_call(method, self._seqid, args))
+            if method.oneway:
+                return None
             frame = self._read_frame()
         except OSError as err:
             raise TTransportException(TTransportException.UNKNOWN, f"connection lost: {err}") from err

@@ -86,11 +86,12 @@ class Process:
 
 
 class Backend(Process):
-    """``python -m backends.<name>`` on ``port`` (0: a free one)."""
+    """``python -m backends.<name>`` (or ``module``) on ``port`` (0: a free one)."""
 
-    def __init__(self, name: str, log_dir: Path, port: int = 0, args: Sequence[str] = ()) -> None:
+    def __init__(self, name: str, log_dir: Path, port: int = 0, args: Sequence[str] = (),
+                 module: str | None = None) -> None:
         super().__init__(
-            [sys.executable, "-m", f"backends.{name}", "--host", "127.0.0.1", "--port", str(port), *args],
+            [sys.executable, "-m", module or f"backends.{name}", "--host", "127.0.0.1", "--port", str(port), *args],
             log_dir / f"{name}-{port}-{time.monotonic_ns()}.log",
         )
         self.name = name

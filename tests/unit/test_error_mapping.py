@@ -12,7 +12,9 @@ from gateway.app import create_app
 from gateway.backends import Service
 from gateway.config import Address, Settings
 from tests.problems import assert_problem
+from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.cache import ttypes as cache_types
+from thrift_idl.gen.calculator import Calculator
 from thrift_idl.gen.calculator.ttypes import CalculatorError
 
 
@@ -37,6 +39,8 @@ class StubBackends:
         self.calculator = Service("calculator", [self.calc_pool])
         self.cache = Service("cache", [self.cache_pool], by_key=True)
         self.services = (self.calculator, self.cache)
+        self.by_name = {"calculator": self.calculator, "cache": self.cache}
+        self.modules = {"calculator": Calculator, "cache": Cache}
 
 
 @pytest.fixture

@@ -16,11 +16,12 @@ def _files(root: Path) -> dict[str, Path]:
 
 @pytest.mark.skipif(generate.compiler() is None, reason="thrift compiler not installed (apt-get install thrift-compiler)")
 def test_committed_code_matches_the_idl(tmp_path: Path) -> None:
-    fresh = _files(generate.generate(tmp_path))
-    committed = _files(generate.GEN_DIR)
-    assert sorted(fresh) == sorted(committed), "files differ: run `make idl` and commit"
-    stale = [name for name, path in fresh.items() if not filecmp.cmp(path, committed[name], shallow=False)]
-    assert stale == [], f"out of date with the IDL: {stale}; run `make idl` and commit"
+    for target, produced in generate.generate(tmp_path).items():
+        fresh = _files(produced)
+        committed = _files(generate.ROOT / target)
+        assert sorted(fresh) == sorted(committed), f"files differ in {target}: run `make idl` and commit"
+        stale = [name for name, path in fresh.items() if not filecmp.cmp(path, committed[name], shallow=False)]
+        assert stale == [], f"{target} is out of date with the IDL: {stale}; run `make idl` and commit"
 
 
 def test_the_accelerated_protocol_is_really_accelerated() -> None:

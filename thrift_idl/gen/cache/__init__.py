@@ -1,1 +1,2 @@
 __all__ = ['ttypes', 'constants', 'Cache']
+IDL = 'thrift_idl/cache.thrift'

@@ -1,1 +1,2 @@
 __all__ = ['ttypes', 'constants', 'Calculator']
+IDL = 'thrift_idl/calculator.thrift'

@@ -1,0 +1,130 @@
+"""Any Thrift service over HTTP/JSON: ``POST /rpc/<service>/<method>``, driven by the IDL.
+
+Each call goes through the same ``Service`` (pool, balancing, timeouts, metrics) as the
+hand-written routes; only the conversion is generic (``transcode``). A declared exception
+becomes a problem document whose ``code`` is the exception's name in snake_case and which
+carries the exception's fields.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from thrift.Thrift import TException
+
+from gateway import transcode
+from gateway.backends import Backends, Service
+from gateway.errors import GatewayError, NotFound
+from gateway.idl_types import Method, ServiceTypes, Struct, load
+
+
+class DeclaredException(GatewayError):
+    """A backend raised an exception its IDL declares; 404 when named NotFound, else 400."""
+
+    title = "Declared exception"
+
+    def __init__(self, name: str, fields: dict[str, Any]) -> None:
+        code = snake_case(name)
+        super().__init__(f"the backend raised {name}", fields=fields)
+        self.code = code  # type: ignore[misc]
+        self.status = 404 if code == "not_found" else 400  # type: ignore[misc]
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+@dataclass
+class RpcService:
+    name: str
+    client: Service
+    types: ServiceTypes
+    # Per method, the IDL default of each argument (None where it has none).
+    defaults: dict[str, dict[str, Any]]
+
+
+def _argument_defaults(module: Any, types: ServiceTypes) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name, method in types.methods.items():
+        template = getattr(module, f"{name}_args")()  # the generated class applies the defaults
+        out[name] = {f.name: getattr(template, f.name) for f in method.arguments}
+    return out
+
+
+class Rpc:
+    def __init__(self, backends: Backends) -> None:
+        self.services = {}
+        for name, module in backends.modules.items():
+            types = load(module)
+            self.services[name] = RpcService(name, backends.by_name[name], types, _argument_defaults(module, types))
+
+    def call(self, service_name: str, method_name: str, body: dict[str, Any]) -> tuple[Method, Any]:
+        """Convert, call, convert back: (the method, its JSON result)."""
+        service = self.services.get(service_name)
+        if service is None:
+            raise NotFound(f"no Thrift service {service_name!r} (GET /rpc lists them)")
+        method = service.types.methods.get(method_name)
+        if method is None:
+            raise NotFound(f"{service_name} has no method {method_name!r} (GET /rpc lists them)")
+        kwargs = transcode.fields_from_json(method.arguments, body, "")
+        defaults = service.defaults[method_name]
+        args = tuple(kwargs[f.name] if f.name in kwargs else defaults[f.name] for f in method.arguments)
+        try:
+            result = service.client.call(method_name, *args, translate=False)
+        except TException as err:
+            declared = next((f.type for f in method.exceptions if type(err) is f.type.cls), None)
+            if declared is None:
+                raise
+            raise DeclaredException(declared.name, transcode.struct_to_json(declared, err)) from err
+        return method, transcode.to_json(method.result, result) if method.result is not None else None
+
+    def describe(self) -> dict[str, Any]:
+        """Every service and method with its argument and result types, for GET /rpc."""
+        def field(f: Any) -> dict[str, Any]:
+            return {"name": f.name, "type": str(f.type), "required": f.required}
+
+        return {
+            name: {
+                "methods": {
+                    m.name: {
+                        "path": f"/rpc/{name}/{m.name}",
+                        "arguments": [field(a) for a in m.arguments],
+                        "result": str(m.result) if m.result is not None else "void",
+                        "exceptions": [str(e.type) for e in m.exceptions],
+                        "oneway": m.oneway,
+                    }
+                    for m in s.types.methods.values()
+                },
+                "types": _struct_types(s.types),
+            }
+            for name, s in self.services.items()
+        }
+
+
+def _struct_types(types: ServiceTypes) -> dict[str, Any]:
+    """The structs, unions, exceptions and enums a service's methods use, by name."""
+    seen: dict[str, Any] = {}
+
+    def visit(t: Any) -> None:
+        from gateway.idl_types import Enum, ListOf, MapOf, SetOf
+
+        if isinstance(t, Struct) and t.name not in seen:
+            seen[t.name] = {"kind": t.kind, "fields": [
+                {"name": f.name, "type": str(f.type), "required": f.required} for f in t.fields]}
+            for f in t.fields:
+                visit(f.type)
+        elif isinstance(t, Enum) and t.name not in seen:
+            seen[t.name] = {"kind": "enum", "values": t.by_name}
+        elif isinstance(t, (ListOf, SetOf)):
+            visit(t.elem)
+        elif isinstance(t, MapOf):
+            visit(t.key)
+            visit(t.value)
+
+    for m in types.methods.values():
+        for f in [*m.arguments, *m.exceptions]:
+            visit(f.type)
+        visit(m.result)
+    return seen

@@ -1,0 +1,171 @@
+"""JSON to Thrift values and back, driven by the IDL's types (``idl_types``).
+
+The mapping, both ways:
+
+* bool ↔ true/false; byte, i16, i32, i64 ↔ JSON integers only, range-checked;
+  double ↔ any JSON number; string ↔ string; binary ↔ base64 string (standard alphabet).
+* enum ↔ its name (a number is accepted on input; output is the name, or the number
+  when the backend sent a value the IDL does not name).
+* struct, union, exception ↔ object by field name; unknown names are refused, required
+  fields must be present, absent fields take the IDL default; a union takes exactly one.
+* list, set ↔ array (a set's elements are sorted on output where they can be).
+* map with string keys ↔ object; a map with any other key type ↔ array of [key, value]
+  pairs, because JSON object keys can only be strings.
+
+A value that does not fit raises ``InvalidArgument`` naming its path (``value.point.x``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from typing import Any
+
+from gateway.errors import InvalidArgument
+from gateway.idl_types import Enum, Field, ListOf, MapOf, Scalar, SetOf, Struct
+
+_INT_RANGES = {"byte": 8, "i16": 16, "i32": 32, "i64": 64}
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value)[:60]
+
+
+def from_json(t: Any, value: Any, path: str) -> Any:
+    """The Thrift value for ``value`` of type ``t``; ``path`` names it in errors."""
+    if isinstance(t, Scalar):
+        return _scalar_from_json(t.kind, value, path)
+    if isinstance(t, Enum):
+        if isinstance(value, str) and value in t.by_name:
+            return t.by_name[value]
+        if type(value) is int and value in t.by_value:
+            return value
+        raise InvalidArgument(f"{path}: expected one of {', '.join(t.by_name)} for {t.name}, got {_show(value)}")
+    if isinstance(t, Struct):
+        return struct_from_json(t, value, path)
+    if isinstance(t, (ListOf, SetOf)):
+        if not isinstance(value, list):
+            raise InvalidArgument(f"{path}: expected an array for {t}, got {_show(value)}")
+        items = [from_json(t.elem, item, f"{path}[{i}]") for i, item in enumerate(value)]
+        if isinstance(t, SetOf):
+            try:
+                return set(items)
+            except TypeError:  # unhashable elements (structs): the encoder takes any iterable
+                return items
+        return items
+    if isinstance(t, MapOf):
+        return _map_from_json(t, value, path)
+    raise TypeError(f"unknown type {t!r}")
+
+
+def _scalar_from_json(kind: str, value: Any, path: str) -> Any:
+    if kind in _INT_RANGES:
+        if type(value) is not int:
+            raise InvalidArgument(f"{path}: expected a JSON integer ({kind}), got {_show(value)}")
+        bits = _INT_RANGES[kind]
+        if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+            raise InvalidArgument(f"{path}: {value} is outside the {kind} range")
+        return value
+    if kind == "bool":
+        if type(value) is not bool:
+            raise InvalidArgument(f"{path}: expected true or false, got {_show(value)}")
+        return value
+    if kind == "double":
+        if type(value) not in (int, float):
+            raise InvalidArgument(f"{path}: expected a number, got {_show(value)}")
+        return float(value)
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{path}: expected a string ({kind}), got {_show(value)}")
+    if kind == "binary":
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidArgument(f"{path}: expected base64 for binary") from None
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise InvalidArgument(f"{path}: string is not valid Unicode (a lone surrogate)")
+    return value
+
+
+def _map_from_json(t: MapOf, value: Any, path: str) -> dict[Any, Any]:
+    if string_keys(t):
+        if not isinstance(value, dict):
+            raise InvalidArgument(f"{path}: expected an object for {t}, got {_show(value)}")
+        return {k: from_json(t.value, v, f"{path}.{k}") for k, v in value.items()}
+    if not isinstance(value, list):
+        raise InvalidArgument(f"{path}: expected an array of [key, value] pairs for {t}, got {_show(value)}")
+    out: dict[Any, Any] = {}
+    for i, pair in enumerate(value):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise InvalidArgument(f"{path}[{i}]: expected a [key, value] pair, got {_show(pair)}")
+        key = from_json(t.key, pair[0], f"{path}[{i}][0]")
+        try:
+            out[key] = from_json(t.value, pair[1], f"{path}[{i}][1]")
+        except TypeError:
+            raise InvalidArgument(f"{path}[{i}][0]: this key type cannot be a map key here") from None
+    return out
+
+
+def string_keys(t: MapOf) -> bool:
+    return isinstance(t.key, Scalar) and t.key.kind == "string"
+
+
+def fields_from_json(fields: list[Field], value: Any, path: str, *, union: bool = False) -> dict[str, Any]:
+    """Keyword arguments (by field name) for ``fields`` from a JSON object."""
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{path or 'body'}: expected an object, got {_show(value)}")
+    by_name = {f.name: f for f in fields}
+    unknown = sorted(set(value) - set(by_name))
+    if unknown:
+        raise InvalidArgument(f"{_join(path, unknown[0])}: no such field (expected {', '.join(by_name) or 'none'})")
+    out = {}
+    for f in fields:
+        if f.name in value and value[f.name] is not None:
+            out[f.name] = from_json(f.type, value[f.name], _join(path, f.name))
+        elif f.required:
+            raise InvalidArgument(f"{_join(path, f.name)} is required")
+    if union and len(out) != 1:
+        raise InvalidArgument(f"{path or 'body'}: a union takes exactly one of {', '.join(by_name)}")
+    return out
+
+
+def struct_from_json(t: Struct, value: Any, path: str) -> Any:
+    return t.cls(**fields_from_json(t.fields, value, path, union=t.kind == "union"))
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def to_json(t: Any, value: Any) -> Any:
+    """The JSON form of a Thrift value of type ``t``."""
+    if value is None:
+        return None
+    if isinstance(t, Scalar):
+        if t.kind == "binary":
+            return base64.b64encode(value).decode("ascii")
+        if t.kind == "double" and not math.isfinite(value):
+            return str(value)  # JSON has no NaN or infinity
+        return value
+    if isinstance(t, Enum):
+        return t.by_value.get(value, value)
+    if isinstance(t, Struct):
+        return struct_to_json(t, value)
+    if isinstance(t, ListOf):
+        return [to_json(t.elem, v) for v in value]
+    if isinstance(t, SetOf):
+        items = [to_json(t.elem, v) for v in value]
+        try:
+            return sorted(items)
+        except TypeError:
+            return items
+    if isinstance(t, MapOf):
+        if string_keys(t):
+            return {k: to_json(t.value, v) for k, v in value.items()}
+        return [[to_json(t.key, k), to_json(t.value, v)] for k, v in value.items()]
+    raise TypeError(f"unknown type {t!r}")
+
+
+def struct_to_json(t: Struct, value: Any) -> dict[str, Any]:
+    return {f.name: to_json(f.type, getattr(value, f.name)) for f in t.fields if getattr(value, f.name) is not None}

@@ -1,0 +1,2 @@
+__all__ = ['ttypes', 'constants', 'Showcase']
+IDL = 'tests/idl/showcase.thrift'
