@@ -35,7 +35,9 @@ def test_bench_harness_runs_end_to_end(tmp_path: Path) -> None:
         pytest.skip("wrk is not installed and cannot be installed without root")
     assert bench.main(["--duration", "1", "--rounds", "1", "--connections", "4,8", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "results.md").read_text()
-    for case in ("bare stack: GET /bare", "gateway: GET /add", "seed design, 20 ms backend", "gateway 1 worker, 8 conns"):
+    for case in ("bare stack: GET /bare", "gateway: GET /add", "gateway: POST /rpc/calculator/add",
+                 "seed design, 20 ms backend", "gateway 1 worker, 8 conns"):
         assert f"| {case} |" in text
     assert "## Targets" in text
+    assert "| 0 |" in text and "| errors at 8 conns (1 worker) | 0.00 |" in text
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
