@@ -21,7 +21,6 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import psutil
 
@@ -34,6 +33,10 @@ wrk.headers["Content-Type"] = "application/json"
 """
 RPC_ADD_SCRIPT = """wrk.method = "POST"
 wrk.body = '{"a": 2, "b": 3}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+CALC_SCRIPT = """wrk.method = "POST"
+wrk.body = '{"op": "add", "a": 2, "b": 3}'
 wrk.headers["Content-Type"] = "application/json"
 """
 BENCH_KEY = "bench-key"
@@ -195,6 +198,7 @@ def groups(connections: list[int]) -> dict[str, list[Case]]:
         "overhead (1 worker, 64 connections)": [
             Case("bare stack: GET /bare", "bare", "/bare"),
             Case("gateway: GET /add", "ours", "/add/2/3"),
+            Case("gateway: POST /calc (JSON body)", "ours", "/calc", script=CALC_SCRIPT),
             Case("gateway: POST /rpc/calculator/add", "ours", "/rpc/calculator/add", script=RPC_ADD_SCRIPT),
             Case("gateway: GET /cache/<key>", "ours", f"/cache/{BENCH_KEY}"),
             Case("gateway: PUT /cache/<key>", "ours", "/cache/bench-put", script=PUT_SCRIPT),
@@ -239,6 +243,8 @@ def checks(g: dict[str, list[Case]], connections: list[int]) -> list[Check]:
         Check("cache PUT vs bare stack", rps("gateway: PUT /cache/<key>") / bare, "(reported)", True),
         Check("transcoded /rpc/calculator/add vs /add", rps("gateway: POST /rpc/calculator/add") / rps("gateway: GET /add"),
               ">= 0.90", rps("gateway: POST /rpc/calculator/add") / rps("gateway: GET /add") >= 0.90),
+        Check("transcoded /rpc/calculator/add vs hand-written POST /calc",
+              rps("gateway: POST /rpc/calculator/add") / rps("gateway: POST /calc (JSON body)"), "(reported)", True),
         Check("2 workers vs 1 worker", rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add"), ">= 1.6",
               rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add") >= 1.6),
         Check("gateway vs seed design, 20 ms backend",

@@ -68,11 +68,10 @@ class Service:
         self.balancer: Balancer[ConnectionPool] = Balancer(list(self.pools.values()), on_ejection=self._ejected)
         self._budget = RetryBudget() if idempotent else None
         self._ring = HashRing(nodes=list(self.pools), hash_fn="ketama") if by_key and len(self.pools) > 1 else None
-        self._single = next(iter(self.pools.values())) if len(self.pools) == 1 else None
 
     def pool_for_key(self, key: str) -> ConnectionPool:
-        if self._ring is None:
-            return self._single or self.balancer.instances[0]
+        if self._ring is None:  # one node
+            return self.balancer.instances[0]
         return self.pools[self._ring.get_node(key)]
 
     def call(self, method: str, *args: Any, key: str | None = None, translate: bool = True) -> Any:

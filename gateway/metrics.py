@@ -90,7 +90,7 @@ class _Pending:
             child = metric.labels(*labels)
             # prometheus_client has no "observe n times"; these are the values its own
             # observe() increments (one per bucket, not cumulative, and the sum).
-            for bucket, n in zip(child._buckets, slots[:-1]):
+            for bucket, n in zip(child._buckets, slots[:-1], strict=True):
                 if n:
                     bucket.inc(n)
             child._sum.inc(slots[-1])

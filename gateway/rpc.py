@@ -17,7 +17,7 @@ from thrift.Thrift import TException
 from gateway import transcode
 from gateway.backends import Backends, Service
 from gateway.errors import GatewayError, NotFound
-from gateway.idl_types import Method, ServiceTypes, Struct, load
+from gateway.idl_types import Enum, ListOf, MapOf, Method, ServiceTypes, SetOf, Struct, load
 
 
 class DeclaredException(GatewayError):
@@ -108,8 +108,6 @@ def _struct_types(types: ServiceTypes) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     def visit(t: Any) -> None:
-        from gateway.idl_types import Enum, ListOf, MapOf, SetOf
-
         if isinstance(t, Struct) and t.name not in seen:
             seen[t.name] = {"kind": t.kind, "fields": [
                 {"name": f.name, "type": str(f.type), "required": f.required} for f in t.fields]}

@@ -8,7 +8,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from tests.harness import Process, wait_for
+from tests.harness import Process, free_port, wait_for
 
 
 def ensure_redis_server() -> str | None:
@@ -24,15 +24,9 @@ def ensure_redis_server() -> str | None:
     return shutil.which("redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class RedisServer(Process):
     def __init__(self, binary: str, work_dir: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         super().__init__(
             [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
              "--dir", str(work_dir), "--daemonize", "no"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,16 +11,10 @@ from pathlib import Path
 import requests
 from thrift.transport.TSocket import TSocket
 
-from tests.harness import Backend, Gateway, Process, wait_for
+from tests.harness import Backend, Gateway, Process, free_port
 from tests.problems import assert_problem
 from thrift_idl import wire
 from thrift_idl.gen.calculator import Calculator
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_stack(procs: list[Process], log_dir: Path, env: dict[str, str] | None = None,

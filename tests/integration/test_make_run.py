@@ -9,8 +9,7 @@ from pathlib import Path
 
 import requests
 
-from tests.harness import ROOT, wait_for
-from tests.integration.test_failures import free_port
+from tests.harness import ROOT, free_port, wait_for
 
 
 def live_members(pgid: int) -> list[str]:
