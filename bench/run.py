@@ -320,9 +320,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="rounds per case; medians are reported (default %(default)s)")
     p.add_argument("--connections", default="16,64,256,1000", help="connection counts for the chart")
     p.add_argument("--out", type=Path, default=OUT_DIR, help="where results.md and chart.png go")
+    p.add_argument("--only", default="", help="run only the groups whose title starts with this (e.g. overhead); "
+                   "prints the table, writes nothing")
     args = p.parse_args(argv)
     connections = [int(c) for c in args.connections.split(",")]
     g = groups(connections)
+    if args.only:
+        g = {title: cases for title, cases in g.items() if title.startswith(args.only)}
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         bench = Bench(args.duration, Path(tmp))
         try:
@@ -332,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
                 bench.rounds(cases, args.rounds)
         finally:
             bench.stop()
+    if args.only:
+        print(report(g, [], args))
+        return 0
     results = checks(g, connections)
     text = report(g, results, args)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     """Build the app. Under Gunicorn this runs once per worker, after the fork and after
     gevent's patching, so each worker gets pools of its own (no ``preload_app``)."""
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # serves no files: every answer is JSON
     # Every answer must be JSON: no automatic OPTIONS (an empty 200), no 308 redirect
     # merging the "//" a cache key may contain.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
