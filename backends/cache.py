@@ -11,9 +11,11 @@ if __name__ == "__main__":
     monkey.patch_all()
 
 import argparse
+import logging
 import sys
+from pathlib import Path
 
-from backends import cli
+from backends import cli, snapshot
 from backends.cache_store import MemoryStore, RedisStore, Store, StoreUnavailable, entry_size
 from thrift_idl.cache_rules import MAX_VALUE_BYTES, key_problem, ttl_problem
 from thrift_idl.gen.cache import Cache
@@ -21,6 +23,7 @@ from thrift_idl.gen.cache import ttypes
 from thrift_idl.gen.cache.ttypes import CacheStats, InvalidKey, InvalidTtl, NotFound, TooLarge
 
 DEFAULT_MAX_MEMORY = 64 * 1024 * 1024
+log = logging.getLogger("cache")
 
 
 def _valid_key(key: str) -> str:
@@ -107,6 +110,17 @@ def configure(p: argparse.ArgumentParser) -> None:
         default="memory",
         help="where entries live: 'memory' (default) or redis://HOST:PORT/DB",
     )
+    p.add_argument(
+        "--snapshot",
+        type=Path,
+        help="memory store only: load entries from this file at start, write them to it on a graceful stop",
+    )
+    p.add_argument(
+        "--snapshot-interval",
+        type=float,
+        default=0,
+        help="also write the snapshot every this many seconds (default: only on stop)",
+    )
 
 
 def make_store(spec: str, max_memory: int) -> Store:
@@ -117,9 +131,32 @@ def make_store(spec: str, max_memory: int) -> Store:
     raise SystemExit(f"--store: expected 'memory' or redis://HOST:PORT/DB, got {spec!r}")
 
 
-def build(args: argparse.Namespace) -> Cache.Processor:
-    return Cache.Processor(CacheHandler(make_store(args.store, args.max_memory), args.max_memory))
+def main() -> int:
+    p = cli.parser("cache", 9091)
+    configure(p)
+    args = p.parse_args()
+    store = make_store(args.store, args.max_memory)
+    processor = Cache.Processor(CacheHandler(store, args.max_memory))
+    if args.snapshot is None:
+        return cli.serve("cache", args, processor)
+    if not isinstance(store, MemoryStore):
+        p.error("--snapshot is for the memory store; Redis keeps its own data")
+    cli.configure_logging("cache", args)
+
+    def save() -> None:
+        count = snapshot.write(args.snapshot, store.entries())
+        log.info("wrote %d entries to %s", count, args.snapshot)
+
+    if args.snapshot.exists():
+        try:
+            log.info("loaded %d entries from %s", store.restore(snapshot.read(args.snapshot)), args.snapshot)
+        except snapshot.SnapshotError as err:
+            # Refuse to start rather than overwrite the only copy with an empty snapshot.
+            print(f"cache: refusing to start: {err}; the file is left as it is", file=sys.stderr)
+            return 1
+    every = (args.snapshot_interval, save) if args.snapshot_interval > 0 else None
+    return cli.serve("cache", args, processor, every=every, on_stop=save)
 
 
 if __name__ == "__main__":
-    sys.exit(cli.main("cache", 9091, build, configure))
+    sys.exit(main())

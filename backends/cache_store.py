@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 
 @dataclass(slots=True)
@@ -72,7 +72,7 @@ class MemoryStore:
         self._stats.hits += 1
         return entry.value
 
-    def put(self, key: str, value: bytes, ttl_seconds: int | None = None) -> None:
+    def put(self, key: str, value: bytes, ttl_seconds: float | None = None) -> None:
         """Store ``value``; the caller checks that one entry fits within ``max_bytes``."""
         size = entry_size(key, value)
         if size > self._stats.max_bytes:
@@ -90,6 +90,23 @@ class MemoryStore:
             return False
         self._discard(key)
         return True
+
+    def entries(self) -> Iterator[tuple[str, bytes, float | None]]:
+        """Every live entry, least recently used first, with its seconds left to live."""
+        now = self._clock()
+        for key, entry in list(self._entries.items()):
+            if entry.expires_at is None:
+                yield key, entry.value, None
+            elif entry.expires_at > now:
+                yield key, entry.value, entry.expires_at - now
+
+    def restore(self, entries: Iterable[tuple[str, bytes, float | None]]) -> int:
+        """Put ``entries`` back (oldest first, so recency order survives); returns how many."""
+        count = 0
+        for key, value, ttl_left in entries:
+            self.put(key, value, ttl_left)  # type: ignore[arg-type]
+            count += 1
+        return count
 
     def stats(self) -> StoreStats:
         snapshot = StoreStats(**{f: getattr(self._stats, f) for f in StoreStats.__slots__})

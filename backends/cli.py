@@ -7,6 +7,8 @@ import logging
 import sys
 from typing import Callable
 
+import gevent
+
 from thrift.Thrift import TProcessor
 
 from backends.server import ThriftServer
@@ -26,21 +28,50 @@ def parser(name: str, default_port: int) -> argparse.ArgumentParser:
     return p
 
 
-def serve(name: str, args: argparse.Namespace, processor: TProcessor) -> int:
-    """Run ``processor`` until SIGTERM/SIGINT; returns the process exit code."""
+def configure_logging(name: str, args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=args.log_level.upper(),
         format=f"%(asctime)s {name}[%(process)d] %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+def serve(
+    name: str,
+    args: argparse.Namespace,
+    processor: TProcessor,
+    *,
+    every: tuple[float, Callable[[], object]] | None = None,
+    on_stop: Callable[[], object] | None = None,
+) -> int:
+    """Run ``processor`` until SIGTERM/SIGINT; returns the process exit code.
+
+    ``every`` (seconds, function) runs in the background while serving; ``on_stop`` runs
+    once the calls in flight have finished.
+    """
+    configure_logging(name, args)
     server = ThriftServer(processor, args.host, args.port, delay_ms=args.delay_ms)
     server.start()
     host, port = server.address
     # One line on stdout, once connections are accepted: scripts and tests wait for it.
     print(f"{name} listening on {host}:{port}", flush=True)
+    background = gevent.spawn(_repeat, *every) if every else None
     server.serve_until_stopped()
+    if background is not None:
+        background.kill()
+    if on_stop is not None:
+        on_stop()
     logging.getLogger(name).info("stopped")
     return 0
+
+
+def _repeat(interval_s: float, function: Callable[[], object]) -> None:
+    while True:
+        gevent.sleep(interval_s)
+        try:
+            function()
+        except Exception:
+            logging.getLogger(__name__).exception("periodic task failed")
 
 
 def main(name: str, default_port: int, build: Callable[[argparse.Namespace], TProcessor],

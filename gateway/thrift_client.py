@@ -44,6 +44,7 @@ class Method:
     call_header: bytes
     exception_fields: tuple[str, ...]
     returns_value: bool
+    has_strings: bool  # may the reply hold a UTF-8 string (not binary)?
 
     @property
     def oneway(self) -> bool:
@@ -78,7 +79,22 @@ class ServiceSpec:
                 call_header=_I32.pack(TBinaryProtocol.VERSION_1 | message_type) + _I32.pack(len(encoded)) + encoded,
                 exception_fields=tuple(f[2] for f in fields if f[0] != 0),
                 returns_value=any(f[0] == 0 for f in fields),
+                has_strings=_holds_strings(result_class.thrift_spec if result_class else ()),
             )
+
+
+def _holds_strings(spec: Any, seen: set[int] | None = None) -> bool:
+    """Whether a generated ``thrift_spec`` (or a field's type arguments) contains a
+    UTF-8 string anywhere, containers and nested structs included."""
+    seen = set() if seen is None else seen
+    if isinstance(spec, str):
+        return spec == "UTF8"
+    if isinstance(spec, type) or not isinstance(spec, (tuple, list)):
+        return False
+    if id(spec) in seen:
+        return False
+    seen.add(id(spec))
+    return any(_holds_strings(part, seen) for part in spec if part is not None)
 
 
 class _Decoder:
@@ -130,7 +146,14 @@ def decode_reply(method: Method, seqid: int, frame: bytes) -> Any:
         raise TProtocolException(TProtocolException.INVALID_DATA, f"unexpected message type {message_type}")
     assert method.result_class is not None
     result = method.result_class()
-    fastbinary.decode_binary(result, _Decoder(body), method.result_spec)
+    try:
+        fastbinary.decode_binary(result, _Decoder(body), method.result_spec)
+        if method.has_strings and not body.isascii():
+            _check_utf8(method, body)
+    except TProtocolException:
+        raise
+    except Exception as err:  # whatever the C decoder raises: a length over our limits, EOF, ...
+        raise TProtocolException(TProtocolException.INVALID_DATA, f"undecodable reply: {err!r}") from err
     if method.returns_value and result.success is not None:
         return result.success
     for field in method.exception_fields:
@@ -140,6 +163,18 @@ def decode_reply(method: Method, seqid: int, frame: bytes) -> Any:
     if method.returns_value:
         raise TApplicationException(TApplicationException.MISSING_RESULT, f"{method.name} failed: unknown result")
     return None
+
+
+def _check_utf8(method: Method, body: bytes) -> None:
+    """Raise UnicodeDecodeError if a string in the reply is not valid UTF-8.
+
+    fastbinary decodes strings leniently (invalid bytes become U+FFFD), which would hand
+    a corrupted string on as if the backend had sent it. The pure-Python protocol decodes
+    strictly; it runs only for replies that can hold a string and have non-ASCII bytes.
+    """
+    strict = TBinaryProtocol(TMemoryBuffer(body), string_length_limit=wire.MAX_STRING_BYTES,
+                             container_length_limit=wire.MAX_CONTAINER_ITEMS)
+    method.result_class().read(strict)  # type: ignore[misc]
 
 
 class ThriftConnection:
