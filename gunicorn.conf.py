@@ -71,13 +71,14 @@ control_socket_disable = True
 
 # Logging
 #
-#   errorlog - stderr. accesslog - GATEWAY_ACCESS_LOG: "-" (stdout, the default), a
-#   file path, or empty to turn the access log off (it costs throughput under load).
+#   errorlog - stderr. The access log is the app's own (gateway/observability.py): one
+#   JSON line per request with its id, route, status, backends and latency, to
+#   GATEWAY_ACCESS_LOG ("-" for stdout, the default; a path; empty for none: it costs
+#   throughput under load). Gunicorn's own access log is off so there is only one.
 
 errorlog = "-"
 loglevel = "info"
-accesslog = settings.access_log or None
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s'
+accesslog = None
 
 # Metrics
 #

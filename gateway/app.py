@@ -42,6 +42,6 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
 
     problems.register(app)
     app.register_blueprint(bp)
-    app.wsgi_app = observability.RequestObserver(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = observability.RequestObserver(app.wsgi_app, settings.access_log)  # type: ignore[method-assign]
     gevent.spawn(_publish_metrics, backends)
     return app

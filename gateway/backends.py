@@ -17,7 +17,7 @@ import gevent
 from thrift.Thrift import TException
 from uhashring import HashRing
 
-from gateway import errors, metrics
+from gateway import errors, metrics, observability
 from gateway.config import Address, Settings
 from gateway.balancer import Balancer, RetryBudget
 from gateway.pool import ConnectionPool
@@ -120,7 +120,9 @@ class Service:
                 raise
             raise to_gateway_error(err) from err
         finally:
-            metrics.thrift_call(self.name, str(pool.address), method, outcome, time.perf_counter() - started)
+            address = str(pool.address)
+            metrics.thrift_call(self.name, address, method, outcome, time.perf_counter() - started)
+            observability.note_backend_call(self.name, address)
 
     def _ejected(self, pool: ConnectionPool, backoff_s: float) -> None:
         log.warning("%s at %s ejected for %.1f s after consecutive failures", self.name, pool.address, backoff_s)

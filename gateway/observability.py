@@ -1,4 +1,4 @@
-"""Per-request bookkeeping: the X-Request-ID header and the HTTP metrics.
+"""Per-request bookkeeping: the X-Request-ID header, the HTTP metrics, the access log.
 
 Written as WSGI middleware around the Flask app rather than as ``before_request`` /
 ``after_request`` hooks: it reads the WSGI environ directly, where the hooks would go
@@ -8,8 +8,12 @@ the hot path (see bench/results.md).
 
 from __future__ import annotations
 
+import contextvars
+import json
+import logging
 import random
 import re
+import sys
 import time
 from typing import Any, Callable, Iterable
 
@@ -24,6 +28,12 @@ _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
 # (the app is built after the fork) gives ids as unique at a tenth of the cost.
 _random = random.Random()
 
+# The backends a request called (``calculator@127.0.0.1:9090``), for its access log line.
+# Each greenlet has its own context, so concurrent requests never see each other's.
+backends_called: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("backends_called", default=None)
+
+access_log = logging.getLogger("gateway.access")
+
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -35,9 +45,10 @@ def new_request_id() -> str:
 class RequestObserver:
     """WSGI middleware: gives every request an id, answers with it, and counts it."""
 
-    def __init__(self, app: WSGIApp) -> None:
+    def __init__(self, app: WSGIApp, access_log_target: str = "") -> None:
         self._app = app
         _random.seed()  # from os.urandom, in this process: never shared across a fork
+        self._log = _access_logger(access_log_target)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -57,7 +68,43 @@ class RequestObserver:
             headers.append((REQUEST_ID_HEADER, request_id))
             return start_response(status_line, headers, exc_info)
 
+        called: list[str] = []
+        token = backends_called.set(called)
         try:
             return self._app(environ, start)
         finally:
-            metrics.http_request(route, environ.get("REQUEST_METHOD", ""), status, time.perf_counter() - started)
+            backends_called.reset(token)
+            elapsed = time.perf_counter() - started
+            metrics.http_request(route, environ.get("REQUEST_METHOD", ""), status, elapsed)
+            if self._log is not None:
+                self._log.info(json.dumps({
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "request_id": request_id,
+                    "method": environ.get("REQUEST_METHOD"),
+                    "path": environ.get("PATH_INFO"),
+                    "route": route,
+                    "status": int(status),
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "backends": called,
+                    "remote": environ.get("REMOTE_ADDR"),
+                }, ensure_ascii=False))
+
+
+def _access_logger(target: str) -> logging.Logger | None:
+    """JSON lines to stdout ("-"), to a file (a path), or nowhere (empty)."""
+    if not target:
+        return None
+    if not access_log.handlers:
+        handler = logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access_log.addHandler(handler)
+        access_log.setLevel(logging.INFO)
+        access_log.propagate = False
+    return access_log
+
+
+def note_backend_call(backend: str, address: str) -> None:
+    """Record, for the access log, that the current request called ``backend``."""
+    called = backends_called.get()
+    if called is not None:
+        called.append(f"{backend}@{address}")

@@ -327,3 +327,19 @@ def test_every_error_is_a_problem_document_never_html(gw: str, http: requests.Se
     for r in (http.get(f"{gw}/nope"), http.post(f"{gw}/add/1/2"), http.post(f"{gw}/calc", data="x")):
         assert r.headers["Content-Type"] == "application/problem+json"
         assert "<html" not in r.text.lower()
+
+
+def test_structured_access_log_line(gw: str, http: requests.Session, stack) -> None:
+    gateway = stack[2]
+    rid = f"trace-{uuid.uuid4().hex}"
+    assert http.get(f"{gw}/add/20/22", headers={"X-Request-ID": rid}).json() == {"result": 42}
+
+    def line() -> dict | None:
+        for text in gateway.output().splitlines():
+            if rid in text and text.startswith("{"):
+                return json.loads(text)
+        return None
+
+    entry = wait_for(line, 5, "the access log line")
+    assert entry["request_id"] == rid and entry["route"] == "/add/<a>/<b>" and entry["status"] == 200
+    assert entry["backends"] == [f"calculator@{stack[0].address}"] and entry["duration_ms"] > 0
