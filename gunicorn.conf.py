@@ -41,6 +41,11 @@ backlog = 2048
 #       is created in each worker after the fork and after gevent patched the standard
 #       library. A pool made in the master would share sockets among workers.
 
+#   max_requests, max_requests_jitter - GATEWAY_MAX_REQUESTS (0: off) and
+#       GATEWAY_MAX_REQUESTS_JITTER: recycle a worker after that many requests, plus a
+#       random share of the jitter so the workers do not all restart together. A
+#       recycled worker finishes its requests in flight, like on SIGHUP.
+
 worker_class = "gevent"
 workers = settings.workers
 worker_connections = settings.worker_connections
@@ -48,6 +53,8 @@ timeout = 30
 graceful_timeout = 30
 keepalive = 5
 preload_app = False
+max_requests = settings.max_requests
+max_requests_jitter = settings.max_requests_jitter
 
 # Request limits
 #

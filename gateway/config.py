@@ -98,6 +98,10 @@ class Settings:
     connect_timeout_ms: int = 1000
     call_timeout_ms: int = 5000
     access_log: str = "-"
+    # Recycle a worker after this many requests (0: never), plus up to the jitter, so
+    # workers do not all restart at once.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
     rpc_services: tuple[RpcService, ...] = ()
 
     @classmethod
@@ -113,6 +117,7 @@ class Settings:
         for name, minimum in (
             ("WORKERS", 1), ("WORKER_CONNECTIONS", 1), ("POOL_SIZE", 1),
             ("POOL_TIMEOUT_MS", 0), ("CONNECT_TIMEOUT_MS", 1), ("CALL_TIMEOUT_MS", 1),
+            ("MAX_REQUESTS", 0), ("MAX_REQUESTS_JITTER", 0),
         ):
             if (text := get(name)) is not None:
                 found[name.lower()] = _int(f"GATEWAY_{name}", text, minimum)

@@ -1,0 +1,82 @@
+"""Restarting workers under load: SIGHUP, max_requests recycling, SIGTERM."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from pathlib import Path
+
+import requests
+
+from tests.harness import Backend, Gateway, Process, wait_for
+
+
+def test_sighup_and_worker_recycling_under_load_drop_no_request(procs: list[Process], log_dir: Path) -> None:
+    calculator = Backend("calculator", log_dir)
+    cache = Backend("cache", log_dir)
+    procs += [calculator, cache]
+    gateway = Gateway(log_dir, [calculator.address], [cache.address], workers=2,
+                      env={"GATEWAY_MAX_REQUESTS": "150", "GATEWAY_MAX_REQUESTS_JITTER": "50"})
+    procs.append(gateway)
+    failures: list[str] = []
+    done = 0
+    stop = threading.Event()
+
+    def load(n: int) -> None:
+        nonlocal done
+        with requests.Session() as http:  # keep-alive, and no retries: every failure counts
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    r = http.get(f"{gateway.url}/add/{n}/{i}", timeout=10)
+                    if r.status_code != 200 or r.json() != {"result": n + i}:
+                        failures.append(f"{r.status_code} {r.text[:100]}")
+                except requests.RequestException as err:
+                    failures.append(repr(err))
+                done += 1
+
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(2):
+            mark = done
+            wait_for(lambda: done > mark + 400, 60, "steady load")
+            gateway.send(signal.SIGHUP)
+        mark = done
+        wait_for(lambda: done > mark + 600, 60, "load after the reloads")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    boots = len(re.findall(r"Booting worker with pid", gateway.output()))
+    assert boots >= 2 + 4, f"expected reloads and recycling, saw {boots} worker boots"
+    assert failures == [], failures[:5]
+
+
+def test_sigterm_lets_requests_in_flight_finish(procs: list[Process], log_dir: Path) -> None:
+    calculator = Backend("calculator", log_dir, args=("--delay-ms", "1500"))
+    cache = Backend("cache", log_dir)
+    procs += [calculator, cache]
+    gateway = Gateway(log_dir, [calculator.address], [cache.address])
+    procs.append(gateway)
+    result: dict[str, object] = {}
+
+    def slow_call() -> None:
+        r = requests.get(f"{gateway.url}/add/20/22", timeout=20)
+        result.update(status=r.status_code, body=r.json())
+
+    caller = threading.Thread(target=slow_call)
+    caller.start()
+    wait_for(lambda: _in_flight(gateway), 10, "the call to be in flight")
+    gateway.send(signal.SIGTERM)
+    caller.join(20)
+    assert result == {"status": 200, "body": {"result": 42}}
+    assert gateway.popen.wait(40) == 0
+
+
+def _in_flight(gateway: Gateway) -> bool:
+    text = requests.get(f"{gateway.url}/metrics").text
+    return bool(re.search(r'gateway_pool_connections\{address="[^"]+",backend="calculator",state="in_use"\} [1-9]', text))
