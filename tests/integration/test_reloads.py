@@ -43,7 +43,7 @@ def test_sighup_and_worker_recycling_under_load_drop_no_request(procs: list[Proc
     try:
         for _ in range(2):
             mark = done
-            wait_for(lambda: done > mark + 400, 60, "steady load")
+            wait_for(lambda m=mark: done > m + 400, 60, "steady load")
             gateway.send(signal.SIGHUP)
         mark = done
         wait_for(lambda: done > mark + 600, 60, "load after the reloads")
