@@ -5,7 +5,7 @@ from __future__ import annotations
 import gevent
 from flask import Flask
 
-from gateway import metrics, observability, problems
+from gateway import metrics, observability, openapi, problems
 from gateway.backends import Backends
 from gateway.config import Settings
 from gateway.routes import CacheKeyConverter, bp
@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     backends = backends or Backends.from_settings(settings)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.backends"] = backends
-    app.extensions["gateway.rpc"] = Rpc(backends)
+    app.extensions["gateway.rpc"] = rpc = Rpc(backends)
+    app.extensions["gateway.openapi"] = openapi.document(rpc)
 
     problems.register(app)
     app.register_blueprint(bp)

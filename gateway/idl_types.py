@@ -135,9 +135,16 @@ class _Builder:
             result = getattr(spec, f"{name}_result")
             result_fields = self._fields(result.thrift_spec)
             success = next((f for f in result_fields if f.id == 0), None)
+            arguments = self._fields(args.thrift_spec)
+            # Thrift ignores "optional" in argument lists, and a handler written for
+            # add(a, b) is not ready for a missing a: an argument is required unless the
+            # IDL gives it a default.
+            defaults = dict(args.default_spec)
+            for argument in arguments:
+                argument.required = argument.required or defaults.get(argument.name) is None
             methods[name] = Method(
                 name=name,
-                arguments=self._fields(args.thrift_spec),
+                arguments=arguments,
                 result=success.type if success else None,
                 exceptions=[f for f in result_fields if f.id != 0],
                 oneway=bool(getattr(result, "oneway", False)),

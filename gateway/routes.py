@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import BaseConverter
 
 from gateway import metrics, validation
@@ -13,6 +14,7 @@ from gateway.backends import Backends
 from gateway.errors import BadGateway, NotFound, NotReady
 
 bp = Blueprint("gateway", __name__)
+DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js"})
 
 
 class CacheKeyConverter(BaseConverter):
@@ -121,6 +123,41 @@ def rpc_call(service: str, method: str) -> Any:
     if spec.oneway:
         return {}, 202  # sent; a oneway call has no answer to wait for
     return {} if spec.result is None else {"result": result}
+
+
+# Documentation ------------------------------------------------------------------------------
+
+DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8"><title>Thrift gateway API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body>
+</html>
+"""
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Any:
+    return current_app.extensions["gateway.openapi"]
+
+
+@bp.get("/docs")
+def docs() -> Response:
+    """Swagger UI, from the swagger-ui-bundle package: no CDN."""
+    return Response(DOCS_PAGE, mimetype="text/html")
+
+
+@bp.get("/docs/assets/<name>")
+def docs_asset(name: str) -> Response:
+    if name not in DOCS_ASSETS:
+        raise NotFound(f"no docs asset {name!r}")
+    return send_from_directory(swagger_ui_path, name, max_age=3600)
 
 
 # Operations ---------------------------------------------------------------------------

@@ -1,0 +1,225 @@
+"""The OpenAPI 3 document of every route (``/openapi.json``), /rpc routes included.
+
+The hand-written routes are described here; the /rpc routes are generated from the IDL
+types the transcoder uses, so the document can never disagree with what it accepts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.idl_types import Enum, ListOf, MapOf, Scalar, SetOf, Struct
+from gateway.rpc import Rpc
+from gateway.validation import I64_MAX, I64_MIN, MAX_BODY_BYTES, OPERATIONS
+from thrift_idl.cache_rules import MAX_KEY_BYTES, MAX_TTL_SECONDS
+
+_INT_BITS = {"byte": 8, "i16": 16, "i32": 32, "i64": 64}
+_JSON = "application/json"
+_PROBLEM = "application/problem+json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {_PROBLEM: {"schema": _ref("Problem")}}}
+
+
+def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {_JSON: {"schema": schema}}}
+
+
+def _object(required: dict[str, Any], optional: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}}
+
+
+I64 = {"type": "integer", "minimum": I64_MIN, "maximum": I64_MAX}
+ANY_JSON: dict[str, Any] = {}  # any JSON value
+BACKEND_ERRORS = {
+    "502": _problem("The backend's answer was not a valid reply (`bad_gateway`)"),
+    "503": _problem("The backend is down (`backend_unavailable`) or no pooled connection was free (`overloaded`)"),
+    "504": _problem("The backend did not answer within the call timeout (`backend_timeout`)"),
+}
+BODY_ERRORS = {
+    "400": _problem("Not a JSON object (`invalid_json`) or a bad argument (`invalid_argument`)"),
+    "413": _problem("Body over 2 MiB, or a stored value over 1 MiB (`payload_too_large`)"),
+}
+
+
+def _path_int(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": "a signed 64-bit integer",
+            "schema": {"type": "string", "pattern": r"^-?[0-9]{1,19}$"}}
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {_JSON: {"schema": schema}},
+            "description": f"JSON, whatever the Content-Type; at most {MAX_BODY_BYTES} bytes"}
+
+
+KEY_PARAM = {"name": "key", "in": "path", "required": True,
+             "description": f"1 to {MAX_KEY_BYTES} bytes of UTF-8, no whitespace or control characters, "
+                            "percent-encoded; %2F and / are the same",
+             "schema": {"type": "string", "minLength": 1}}
+TTL = {"type": "integer", "nullable": True, "minimum": 1, "maximum": MAX_TTL_SECONDS,
+       "description": "seconds until the entry expires; null or absent: never"}
+CALC_RESULT = _object({"op": {"type": "string", "enum": list(OPERATIONS)}, "a": I64, "b": I64, "result": I64})
+CALC_ERRORS = {"400": _problem("Bad argument, `division_by_zero` or `overflow`"), **BACKEND_ERRORS}
+
+
+def _static_paths() -> dict[str, Any]:
+    return {
+        "/add/{a}/{b}": {"get": {
+            "summary": "a + b", "operationId": "add", "tags": ["calculator"],
+            "parameters": [_path_int("a"), _path_int("b")],
+            "responses": {"200": _ok(_object({"result": I64})), **CALC_ERRORS},
+        }},
+        "/calc/{op}/{a}/{b}": {"get": {
+            "summary": "a op b", "operationId": "calcPath", "tags": ["calculator"],
+            "parameters": [{"name": "op", "in": "path", "required": True,
+                            "schema": {"type": "string", "enum": list(OPERATIONS)}}, _path_int("a"), _path_int("b")],
+            "responses": {"200": _ok(CALC_RESULT), **CALC_ERRORS},
+        }},
+        "/calc": {"post": {
+            "summary": "a op b, from a JSON body", "operationId": "calcBody", "tags": ["calculator"],
+            "requestBody": _body(_object({"op": {"type": "string", "enum": list(OPERATIONS)}, "a": I64, "b": I64})),
+            "responses": {"200": _ok(CALC_RESULT), **CALC_ERRORS, **BODY_ERRORS},
+        }},
+        "/cache/{key}": {
+            "put": {
+                "summary": "store a value", "operationId": "cachePut", "tags": ["cache"], "parameters": [KEY_PARAM],
+                "requestBody": _body(_object({"value": ANY_JSON}, {"ttl": TTL})),
+                "responses": {"200": _ok(_object({"key": {"type": "string"}, "stored": {"type": "boolean", "enum": [True]}})),
+                              **BODY_ERRORS, **BACKEND_ERRORS},
+            },
+            "get": {
+                "summary": "read a value", "operationId": "cacheGet", "tags": ["cache"], "parameters": [KEY_PARAM],
+                "responses": {"200": _ok(_object({"key": {"type": "string"}, "value": ANY_JSON})),
+                              "400": _problem("Bad key (`invalid_key`)"), "404": _problem("No such key (`not_found`)"),
+                              **BACKEND_ERRORS},
+            },
+            "delete": {
+                "summary": "delete a value", "operationId": "cacheDelete", "tags": ["cache"], "parameters": [KEY_PARAM],
+                "responses": {"200": _ok(_object({"key": {"type": "string"}, "deleted": {"type": "boolean", "enum": [True]}})),
+                              "400": _problem("Bad key (`invalid_key`)"), "404": _problem("No such key (`not_found`)"),
+                              **BACKEND_ERRORS},
+            },
+        },
+        "/set": {"post": {
+            "summary": "store a value (seed route)", "operationId": "seedSet", "tags": ["cache"],
+            "requestBody": _body(_object({"key": {"type": "string"}, "value": ANY_JSON}, {"ttl": TTL})),
+            "responses": {"200": _ok(_object({"success": {"type": "boolean", "enum": [True]}})), **BODY_ERRORS, **BACKEND_ERRORS},
+        }},
+        "/get/{key}": {"get": {
+            "summary": "read a value, null when absent (seed route)", "operationId": "seedGet", "tags": ["cache"],
+            "parameters": [KEY_PARAM],
+            "responses": {"200": _ok(_object({"value": ANY_JSON})), "400": _problem("Bad key (`invalid_key`)"),
+                          **BACKEND_ERRORS},
+        }},
+        "/healthz": {"get": {
+            "summary": "the worker serves", "operationId": "healthz", "tags": ["operations"],
+            "responses": {"200": _ok(_object({"status": {"type": "string", "enum": ["ok"]}}))},
+        }},
+        "/readyz": {"get": {
+            "summary": "every backend answers ping", "operationId": "readyz", "tags": ["operations"],
+            "responses": {"200": _ok(_object({"status": {"type": "string", "enum": ["ready"]}, "backends": {"type": "object"}})),
+                          "503": _problem("Some backend did not answer (`backend_unavailable`)")},
+        }},
+        "/metrics": {"get": {
+            "summary": "Prometheus metrics of every worker", "operationId": "metrics", "tags": ["operations"],
+            "responses": {"200": {"description": "Prometheus text format",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
+        }},
+        "/rpc": {"get": {
+            "summary": "every Thrift service and method", "operationId": "rpcList", "tags": ["rpc"],
+            "responses": {"200": _ok(_object({"services": {"type": "object"}}))},
+        }},
+    }
+
+
+class _Schemas:
+    """JSON Schemas of Thrift types; structs become named components (they may recurse)."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, Any] = {}
+
+    def of(self, t: Any) -> dict[str, Any]:
+        if isinstance(t, Scalar):
+            if t.kind in _INT_BITS:
+                bits = _INT_BITS[t.kind]
+                return {"type": "integer", "minimum": -(2 ** (bits - 1)), "maximum": 2 ** (bits - 1) - 1}
+            return {"bool": {"type": "boolean"}, "double": {"type": "number"}, "string": {"type": "string"},
+                    "binary": {"type": "string", "format": "byte"}}[t.kind]
+        if isinstance(t, Enum):
+            return {"type": "string", "enum": list(t.by_name)}
+        if isinstance(t, (ListOf, SetOf)):
+            return {"type": "array", "items": self.of(t.elem), **({"uniqueItems": True} if isinstance(t, SetOf) else {})}
+        if isinstance(t, MapOf):
+            if isinstance(t.key, Scalar) and t.key.kind == "string":
+                return {"type": "object", "additionalProperties": self.of(t.value)}
+            return {"type": "array", "description": f"[key, value] pairs of a {t}",
+                    # OpenAPI 3.0 has no tuples: the pair's two types are not described.
+                    "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {}}}
+        assert isinstance(t, Struct)
+        name = f"thrift.{t.name}"
+        if name not in self.components:
+            self.components[name] = {}  # placeholder first: the struct may contain itself
+            self.components[name] = self.fields(t.fields, union=t.kind == "union")
+        return _ref(name)
+
+    def fields(self, fields: list[Any], union: bool = False) -> dict[str, Any]:
+        schema: dict[str, Any] = {
+            "type": "object", "additionalProperties": False,
+            "properties": {f.name: self.of(f.type) for f in fields},
+        }
+        required = [f.name for f in fields if f.required]
+        if required:
+            schema["required"] = required
+        if union:
+            schema.update(minProperties=1, maxProperties=1)
+        return schema
+
+
+def _rpc_paths(rpc: Rpc, schemas: _Schemas) -> dict[str, Any]:
+    paths = {}
+    for service_name, service in rpc.services.items():
+        for method in service.types.methods.values():
+            if method.oneway:
+                responses = {"202": _ok({"type": "object", "maxProperties": 0}, "Sent (oneway)")}
+            elif method.result is None:
+                responses = {"200": _ok({"type": "object", "maxProperties": 0})}
+            else:
+                responses = {"200": _ok(_object({"result": schemas.of(method.result)}))}
+            errors = ", ".join(f"`{e.type.name}`" for e in method.exceptions)
+            paths[f"/rpc/{service_name}/{method.name}"] = {"post": {
+                "summary": f"{service_name}.{method.name}", "tags": [f"rpc: {service_name}"],
+                "operationId": f"rpc_{service_name}_{method.name}",
+                "requestBody": _body(schemas.fields(method.arguments)),
+                "responses": {
+                    **responses,
+                    **BODY_ERRORS,
+                    "400": _problem("A wrong argument (`invalid_argument`, naming the field path), bad JSON, "
+                                    f"or a declared exception{': ' + errors if errors else ''}"),
+                    "404": _problem("A declared exception named NotFound (`not_found`)"),
+                    **BACKEND_ERRORS,
+                },
+            }}
+    return paths
+
+
+def document(rpc: Rpc) -> dict[str, Any]:
+    schemas = _Schemas()
+    paths = {**_static_paths(), **_rpc_paths(rpc, schemas)}
+    return {
+        # 3.0, not 3.1: the Swagger UI bundled for /docs renders 3.0 documents.
+        "openapi": "3.0.3",
+        "info": {"title": "Thrift gateway", "version": "1",
+                 "description": "HTTP/JSON in front of Thrift services. Every error is an RFC 9457 problem "
+                                "document with a stable `code`."},
+        "paths": paths,
+        "components": {"schemas": {
+            "Problem": _object({"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                                "detail": {"type": "string"}, "code": {"type": "string"}}),
+            **schemas.components,
+        }},
+    }
