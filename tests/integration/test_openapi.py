@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+
+import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.checks import not_a_server_error
 
+from tests.system_tools import ensure_debian_package
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -51,3 +56,18 @@ def test_docs_page_and_its_assets_are_served_locally(gw: str) -> None:
     for asset in ("swagger-ui.css", "swagger-ui-bundle.js"):
         assert requests.get(f"{gw}/docs/assets/{asset}").status_code == 200
     assert requests.get(f"{gw}/docs/assets/index.html").status_code == 404
+
+
+def test_docs_render_every_route_in_headless_chromium(gw: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    chromium = ensure_debian_package("chromium", "chromium")
+    if chromium is None:
+        pytest.skip("chromium is missing and cannot be installed here (needs root and apt)")
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path}", "--virtual-time-budget=15000", "--dump-dom", f"{gw}/docs"],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    rendered = set(re.findall(r'data-path="([^"]+)"', dom))
+    for path in ("/add/{a}/{b}", "/calc", "/cache/{key}", "/healthz", "/rpc/calculator/add", "/rpc/cache/put"):
+        assert path in rendered, (path, sorted(rendered)[:10], dom[:500])

@@ -9,7 +9,7 @@ import requests
 
 from tests.harness import Backend, Gateway, Process, wait_for
 from tests.problems import assert_problem
-from tests.redis_server import RedisServer, ensure_redis_server
+from tests.system_tools import RedisServer, ensure_redis_server
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""A real redis-server for the tests, installed from Debian's package when missing."""
+"""A real redis-server for the tests, installed from Debian's package when missing
+(and the helper that installs any Debian package a test needs)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,21 @@ from pathlib import Path
 from tests.harness import Process, free_port, wait_for
 
 
-def ensure_redis_server() -> str | None:
-    """The redis-server binary, installing it (as root, with apt) when it is missing."""
-    found = shutil.which("redis-server")
+def ensure_debian_package(command: str, package: str) -> str | None:
+    """The path of ``command``, installing ``package`` (as root, with apt) when it is missing."""
+    found = shutil.which(command)
     if found or os.geteuid() != 0 or not shutil.which("apt-get"):
         return found
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server"]
+    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", package]
     if subprocess.run(install, env=env, capture_output=True).returncode != 0:
         subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
         subprocess.run(install, env=env, capture_output=True)
-    return shutil.which("redis-server")
+    return shutil.which(command)
+
+
+def ensure_redis_server() -> str | None:
+    return ensure_debian_package("redis-server", "redis-server")
 
 
 class RedisServer(Process):
