@@ -22,6 +22,7 @@ help:
 	@echo "make load      locust, headless, against a running gateway for DURATION ($(DURATION))"
 	@echo "make idl       regenerate thrift_idl/gen from the IDL (needs thrift-compiler)"
 	@echo "make bench     gateway vs bare stack vs seed design with wrk; writes bench/results.md, bench/chart.png"
+	@echo "make soak      10 minutes of mixed load; checks fds, RSS and pools stay flat and nothing fails (var/soak.md)"
 
 install: $(STAMP)
 
@@ -66,6 +67,12 @@ clean:
 # Benchmark settings (make bench BENCH_ARGS="--duration 10 --rounds 5")
 BENCH_ARGS ?=
 
-.PHONY: bench
+.PHONY: bench soak
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Soak settings (make soak SOAK_ARGS="--duration 1800 --users 100")
+SOAK_ARGS ?=
+
+soak: install
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
