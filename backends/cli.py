@@ -25,6 +25,11 @@ def parser(name: str, default_port: int) -> argparse.ArgumentParser:
         help="wait this long before answering each call; for benchmarks and tests only",
     )
     p.add_argument("--log-level", default="INFO", help="logging level (default: %(default)s)")
+    p.add_argument(
+        "--log-calls",
+        action="store_true",
+        help="log a line per call: method, peer, the gateway's request id, duration",
+    )
     return p
 
 
@@ -50,7 +55,7 @@ def serve(
     once the calls in flight have finished.
     """
     configure_logging(name, args)
-    server = ThriftServer(processor, args.host, args.port, delay_ms=args.delay_ms)
+    server = ThriftServer(processor, args.host, args.port, delay_ms=args.delay_ms, log_calls=args.log_calls)
     server.start()
     host, port = server.address
     # One line on stdout, once connections are accepted: scripts and tests wait for it.

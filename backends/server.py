@@ -11,6 +11,8 @@ import logging
 import select
 import signal
 import socket
+import struct
+import time
 from typing import Any
 
 import gevent
@@ -18,9 +20,9 @@ from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gevent.socket import wait_read
+from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
 from thrift.Thrift import TProcessor
-from thrift.transport.TSocket import TSocket
-from thrift.transport.TTransport import TTransportException
+from thrift.transport.TTransport import TMemoryBuffer
 
 from thrift_idl import wire
 
@@ -48,8 +50,10 @@ class ThriftServer:
         *,
         delay_ms: int = 0,
         drain_timeout_s: float = 30.0,
+        log_calls: bool = False,
     ) -> None:
         self._processor = processor
+        self._log_calls = log_calls
         self._delay_s = delay_ms / 1000.0
         self._drain_timeout_s = drain_timeout_s
         # Connections waiting for their next request, with their sockets.
@@ -87,27 +91,66 @@ class ThriftServer:
 
     def _serve_connection(self, sock: socket.socket, address: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport = TSocket()
-        transport.setHandle(sock)
-        protocol = wire.protocol(transport)
+        frames = wire.FrameReader(sock.recv)
         me = gevent.getcurrent()
         try:
             while not self._stopping:
-                self._idle[me] = sock
-                wait_read(sock.fileno())
-                del self._idle[me]
+                if not frames.buffered:
+                    self._idle[me] = sock
+                    wait_read(sock.fileno())
+                    del self._idle[me]
                 if self._delay_s:
                     gevent.sleep(self._delay_s)
-                self._processor.process(protocol, protocol)
-        except TTransportException as err:
-            if err.type != TTransportException.END_OF_FILE:
-                log.info("closing connection from %s: %s", address, err)
+                reply = self._answer(frames.next_body(), address)
+                if reply:
+                    sock.sendall(reply)
+        except EOFError:
+            pass
         except gevent.GreenletExit:
             pass
+        except (wire.FrameError, OSError) as err:
+            log.info("closing connection from %s: %s", address, err)
         except Exception:
             # A malformed message (bad UTF-8, a length over the limits, ...) leaves the
             # stream out of sync: the only safe answer is to drop this connection.
             log.exception("closing connection from %s after a protocol error", address)
         finally:
             self._idle.pop(me, None)
-            transport.close()
+            sock.close()
+
+    def _answer(self, body: bytes, address: Any) -> bytes:
+        """The whole reply frame to one request frame (empty for a oneway call).
+
+        A plain framed message is answered plainly; one in a THeader frame is answered
+        in one, and its headers (the gateway's request id) go to the call's log line.
+        """
+        headers: dict[str, str] | None = None
+        seqid = 0
+        message = body
+        if body[:2] == wire.THEADER_MAGIC:
+            headers, message, seqid = wire.split_theader(body)
+        started = time.perf_counter()
+        out = TMemoryBuffer()
+        self._processor.process(self._protocol(TMemoryBuffer(message)), self._protocol(out))
+        if self._log_calls:
+            log.info("call %s from %s request_id=%s %.3f ms", _method_name(message), address[0],
+                     (headers or {}).get(wire.REQUEST_ID_HEADER, "-"), (time.perf_counter() - started) * 1000)
+        reply = out.getvalue()
+        if not reply:
+            return b""
+        if headers is not None:
+            return wire.theader_frame(reply, seqid, {})
+        return struct.pack("!i", len(reply)) + reply
+
+    @staticmethod
+    def _protocol(transport: TMemoryBuffer) -> TBinaryProtocolAccelerated:
+        return TBinaryProtocolAccelerated(transport, fallback=False, string_length_limit=wire.MAX_STRING_BYTES,
+                                          container_length_limit=wire.MAX_CONTAINER_ITEMS)
+
+
+def _method_name(message: bytes) -> str:
+    try:
+        (size,) = struct.unpack_from("!I", message, 4)
+        return message[8 : 8 + size].decode("utf-8", "replace")
+    except struct.error:
+        return "?"

@@ -24,10 +24,10 @@ from thrift.Thrift import TApplicationException, TMessageType
 from thrift.transport.TTransport import TMemoryBuffer, TTransportException
 
 from gateway.config import Address
+from gateway.observability import current_request_id
 from thrift_idl import wire
 
 _I32 = Struct("!i")
-_RECV_BYTES = 65536
 _SEQID_LIMIT = 2**31
 
 # The real poll(), not gevent's: a zero-timeout readiness check must not yield.
@@ -108,10 +108,23 @@ class _Decoder:
         self.container_length_limit = wire.MAX_CONTAINER_ITEMS
 
 
-def encode_call(method: Method, seqid: int, args: tuple[Any, ...]) -> bytes:
-    """The whole frame of a call: size, message header, encoded arguments."""
-    body = method.call_header + _I32.pack(seqid) + fastbinary.encode_binary(method.args_class(*args), method.args_spec)
-    return _I32.pack(len(body)) + body
+def encode_call(method: Method, seqid: int, args: tuple[Any, ...], request_id: str | None = None) -> bytes:
+    """The whole frame of a call. With a request id it is a THeader frame carrying it,
+    so the backend can log it beside the call; otherwise a plain framed message."""
+    message = method.call_header + _I32.pack(seqid) + fastbinary.encode_binary(method.args_class(*args), method.args_spec)
+    if request_id is not None:
+        return wire.theader_frame(message, seqid, {wire.REQUEST_ID_HEADER: request_id})
+    return _I32.pack(len(message)) + message
+
+
+def reply_message(body: bytes) -> bytes:
+    """The binary-protocol message in a reply frame's body, THeader or plain."""
+    if body[:2] == wire.THEADER_MAGIC:
+        try:
+            return wire.split_theader(body)[1]
+        except wire.FrameError as err:
+            raise TProtocolException(TProtocolException.INVALID_DATA, str(err)) from None
+    return body
 
 
 def decode_reply(method: Method, seqid: int, frame: bytes) -> Any:
@@ -191,39 +204,19 @@ class ThriftConnection:
         method = self._service.methods[method_name]
         self._seqid = (self._seqid + 1) % _SEQID_LIMIT
         try:
-            self._sock.sendall(encode_call(method, self._seqid, args))
+            self._sock.sendall(encode_call(method, self._seqid, args, current_request_id.get()))
             if method.oneway:
                 return None
-            frame = self._read_frame()
+            body = wire.read_frame_body(self._sock.recv)
         except OSError as err:
             raise TTransportException(TTransportException.UNKNOWN, f"connection lost: {err}") from err
-        return decode_reply(method, self._seqid, frame)
-
-    def _read_frame(self) -> bytes:
-        data = self._recv()
-        while len(data) < 4:
-            data += self._recv()
-        size = _I32.unpack_from(data, 0)[0]
-        if not 0 <= size <= wire.MAX_FRAME_BYTES:
-            raise TTransportException(TTransportException.SIZE_LIMIT, f"reply frame of {size} bytes")
-        end = 4 + size
-        if len(data) < end:
-            chunks, have = [data], len(data)
-            while have < end:
-                chunk = self._recv(min(_RECV_BYTES, end - have))
-                chunks.append(chunk)
-                have += len(chunk)
-            data = b"".join(chunks)
-        if len(data) != end:
-            # One call, one reply: anything more is a peer we cannot stay in step with.
-            raise TProtocolException(TProtocolException.INVALID_DATA, "bytes after the reply")
-        return data[4:]
-
-    def _recv(self, size: int = _RECV_BYTES) -> bytes:
-        data = self._sock.recv(size)
-        if not data:
-            raise TTransportException(TTransportException.END_OF_FILE, "backend closed the connection")
-        return data
+        except EOFError as err:
+            raise TTransportException(TTransportException.END_OF_FILE, f"backend closed the connection: {err}") from err
+        except wire.FrameTooLarge as err:
+            raise TTransportException(TTransportException.SIZE_LIMIT, f"reply {err}") from err
+        except wire.FrameError as err:  # e.g. more than one reply to one call: we cannot stay in step
+            raise TProtocolException(TProtocolException.INVALID_DATA, str(err)) from err
+        return decode_reply(method, self._seqid, reply_message(body))
 
     def is_reusable(self) -> bool:
         """False when the idle socket is readable: the peer closed it, or bytes nobody

@@ -18,9 +18,9 @@ stop_all() {
 }
 trap stop_all INT TERM EXIT
 
-"$bin/python" -m backends.calculator --port "$calculator_port" & pids+=($!)
+"$bin/python" -m backends.calculator --port "$calculator_port" --log-calls & pids+=($!)
 # The cache's entries survive Ctrl-C: written to var/ on the way out, loaded on the way in.
 mkdir -p var
-"$bin/python" -m backends.cache --port "$cache_port" --snapshot var/cache.snapshot & pids+=($!)
+"$bin/python" -m backends.cache --port "$cache_port" --snapshot var/cache.snapshot --log-calls & pids+=($!)
 "$bin/gunicorn" -c gunicorn.conf.py gateway.wsgi:app & pids+=($!)
 wait -n

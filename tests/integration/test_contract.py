@@ -10,7 +10,7 @@ import uuid
 import pytest
 import requests
 
-from tests.harness import wait_for
+from tests.harness import Backend, Gateway, wait_for
 from tests.problems import assert_problem
 
 I64_MAX = 2**63 - 1
@@ -343,3 +343,17 @@ def test_structured_access_log_line(gw: str, http: requests.Session, stack) -> N
     entry = wait_for(line, 5, "the access log line")
     assert entry["request_id"] == rid and entry["route"] == "/add/<a>/<b>" and entry["status"] == 200
     assert entry["backends"] == [f"calculator@{stack[0].address}"] and entry["duration_ms"] > 0
+
+
+def test_request_id_reaches_the_backend_log(procs, log_dir) -> None:  # type: ignore[no-untyped-def]
+    calculator = Backend("calculator", log_dir, args=("--log-calls",))
+    cache = Backend("cache", log_dir, args=("--log-calls",))
+    procs += [calculator, cache]
+    gateway = Gateway(log_dir, [calculator.address], [cache.address])
+    procs.append(gateway)
+    rid = f"e2e-{uuid.uuid4().hex}"
+    assert requests.get(f"{gateway.url}/add/1/2", headers={"X-Request-ID": rid}).json() == {"result": 3}
+    assert requests.put(f"{gateway.url}/cache/x", json={"value": 1}, headers={"X-Request-ID": rid}).status_code == 200
+    wait_for(lambda: re.search(rf"call add from 127\.0\.0\.1 request_id={rid} ", calculator.output()), 5,
+             "the calculator's log line")
+    wait_for(lambda: re.search(rf"call put from 127\.0\.0\.1 request_id={rid} ", cache.output()), 5, "the cache's log line")

@@ -106,7 +106,7 @@ def test_bytes_after_the_reply_or_a_huge_frame_are_refused() -> None:
     calc = Calculator.Processor(CalculatorHandler())
     conn, peer = connection_with_peer()
     peer.sendall(frame(serve(calc, encode_call(CALC.methods["add"], 1, (1, 1)))) + b"extra")
-    with pytest.raises(TProtocolException, match="after the reply"):
+    with pytest.raises(TProtocolException, match="after the frame"):
         conn.call("add", (1, 1))
     conn2, peer2 = connection_with_peer()
     peer2.sendall(pack("!i", 2**31 - 1))  # announces a 2 GiB frame
