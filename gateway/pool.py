@@ -4,11 +4,12 @@ One pool per worker process and backend address, created after the fork. It hold
 most ``size`` connections, opens them lazily, and makes a caller wait at most the checkout
 timeout for a free one.
 
-The rule that keeps answers correct: the generated Thrift client never checks sequence
-ids, so a connection whose call did not end cleanly may still hold (part of) a reply
-that the next call would read as its own. Such a connection is closed, never reused.
-Only a normal return or an IDL-declared exception - both of which consume the whole
-reply - put it back. ``gevent.Timeout`` and ``GreenletExit`` are ``BaseException``s, so
+The rule that keeps answers correct: a connection whose call did not end cleanly may
+still hold (part of) a reply that the next call would read as its own - Apache's
+generated client never checks sequence ids, and even our codec, which does, could only
+refuse the stray reply, failing an innocent call. Such a connection is closed, never
+reused. Only a normal return or an IDL-declared exception - both of which consume the
+whole reply - put it back. ``gevent.Timeout`` and ``GreenletExit`` are ``BaseException``s, so
 the decision is made in ``finally`` from a flag, not in ``except Exception``.
 """
 
@@ -25,6 +26,7 @@ from thrift.transport.TTransport import TTransportException
 
 from gateway.config import Address
 from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overloaded
+
 
 class Connection(Protocol):
     def call(self, method: str, args: tuple[Any, ...]) -> Any: ...
