@@ -5,7 +5,7 @@ stops them. Cases that are compared run alternately (A B A B ...) so that drift 
 shared, noisy machine falls on all of them alike; each figure is the median over rounds.
 Absolute numbers depend on the machine; the ratios are what to read.
 
-    python -m bench.run [--duration 5] [--rounds 3] [--connections 16,64,256,1000]
+    python -m bench.run [--duration 5] [--rounds 5] [--connections 16,64,256,1000]
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ def chart(cases: list[Case], connections: list[int], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=int, default=5, help="whole seconds per run, as wrk takes them (default %(default)s)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds per case; medians are reported (default %(default)s)")
+    p.add_argument("--rounds", type=int, default=5, help="rounds per case; medians are reported (default %(default)s)")
     p.add_argument("--connections", default="16,64,256,1000", help="connection counts for the chart")
     p.add_argument("--out", type=Path, default=OUT_DIR, help="where results.md and chart.png go")
     p.add_argument("--only", default="", help="run only the groups whose title starts with this (e.g. overhead); "
