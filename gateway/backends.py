@@ -64,7 +64,7 @@ class Service:
         self, name: str, pools: Iterable[ConnectionPool], *, by_key: bool = False, idempotent: bool = False
     ) -> None:
         self.name = name
-        self.pools = {str(pool.address): pool for pool in pools}
+        self.pools = {pool.label: pool for pool in pools}
         self.balancer: Balancer[ConnectionPool] = Balancer(list(self.pools.values()), on_ejection=self._ejected)
         self._budget = RetryBudget() if idempotent else None
         self._ring = HashRing(nodes=list(self.pools), hash_fn="ketama") if by_key and len(self.pools) > 1 else None
@@ -120,13 +120,12 @@ class Service:
                 raise
             raise to_gateway_error(err) from err
         finally:
-            address = str(pool.address)
-            metrics.thrift_call(self.name, address, method, outcome, time.perf_counter() - started)
-            observability.note_backend_call(self.name, address)
+            metrics.thrift_call(self.name, pool.label, method, outcome, time.perf_counter() - started)
+            observability.note_backend_call(self.name, pool.label)
 
     def _ejected(self, pool: ConnectionPool, backoff_s: float) -> None:
         log.warning("%s at %s ejected for %.1f s after consecutive failures", self.name, pool.address, backoff_s)
-        metrics.ejection(self.name, str(pool.address))
+        metrics.ejection(self.name, pool.label)
 
     def ping_all(self) -> dict[str, str]:
         """``ping`` every address at once: address -> "ok" or the error's code."""

@@ -101,6 +101,7 @@ class ConnectionPool:
     ) -> None:
         self.backend = backend
         self.address = address
+        self.label = str(address)  # "host:port", formatted once: it labels every call
         self.size = size
         self._open = opener
         self._checkout_timeout_s = checkout_timeout_s
@@ -123,7 +124,7 @@ class ConnectionPool:
         if not self._slots.acquire(self._checkout_timeout_s):
             raise Overloaded(
                 f"no connection to {self.backend} free within {self._checkout_timeout_s:g} s",
-                backend=self.backend, address=str(self.address),
+                backend=self.backend, address=self.label,
             )
         conn: Connection | None = None
         clean = False
@@ -185,4 +186,4 @@ class ConnectionPool:
         return self._error(BackendUnavailable, f"connection lost: {err.message}")
 
     def _error(self, cls: type, detail: str) -> Exception:
-        return cls(f"{self.backend} at {self.address}: {detail}", backend=self.backend, address=str(self.address))
+        return cls(f"{self.backend} at {self.label}: {detail}", backend=self.backend, address=self.label)

@@ -119,6 +119,7 @@ class Pool:
 
     def __init__(self, port: int, outcome: Any = 1) -> None:
         self.address = Address("127.0.0.1", port)
+        self.label = str(self.address)
         self.outcome = outcome
         self.calls = 0
         self.in_use = 0

@@ -23,6 +23,7 @@ class StubPool:
 
     def __init__(self, name: str) -> None:
         self.address = Address("127.0.0.1", 1)
+        self.label = str(self.address)
         self.backend = name
         self.size, self.in_use, self.idle = 1, 0, 0
         self.outcome: Any = None
