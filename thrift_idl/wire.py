@@ -1,7 +1,8 @@
-"""The wire format both sides speak: framed transport, accelerated binary protocol.
+"""The wire format both sides speak: framed binary protocol, optionally in THeader frames.
 
-The gateway and the backends import their transports and protocols from here so the two
-can never disagree, and so that every Thrift connection in the product has length limits.
+The gateway and the backends take their limits, framing and protocol from here so the
+two can never disagree, and so that every Thrift connection in the product has length
+limits. ``protocol()`` gives a plain Apache client (tests, the seed design) the same.
 """
 
 from __future__ import annotations
