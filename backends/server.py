@@ -13,6 +13,7 @@ import signal
 import socket
 import struct
 import time
+from io import BytesIO
 from typing import Any
 
 import gevent
@@ -22,7 +23,7 @@ from gevent.server import StreamServer
 from gevent.socket import wait_read
 from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
 from thrift.Thrift import TProcessor
-from thrift.transport.TTransport import TMemoryBuffer
+from thrift.transport.TTransport import CReadableTransport, TTransportBase
 
 from thrift_idl import wire
 
@@ -92,6 +93,10 @@ class ThriftServer:
     def _serve_connection(self, sock: socket.socket, address: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         frames = wire.FrameReader(sock.recv)
+        # One pair of buffers and protocols per connection, refilled per call: making
+        # them anew for every call cost more than the call itself.
+        inbound, outbound = _Inbound(), _Outbound()
+        iprot, oprot = _protocol(inbound), _protocol(outbound)
         me = gevent.getcurrent()
         try:
             while not self._stopping:
@@ -101,7 +106,7 @@ class ThriftServer:
                     del self._idle[me]
                 if self._delay_s:
                     gevent.sleep(self._delay_s)
-                reply = self._answer(frames.next_body(), address)
+                reply = self._answer(frames.next_body(), address, inbound, outbound, iprot, oprot)
                 if reply:
                     sock.sendall(reply)
         except EOFError:
@@ -118,7 +123,8 @@ class ThriftServer:
             self._idle.pop(me, None)
             sock.close()
 
-    def _answer(self, body: bytes, address: Any) -> bytes:
+    def _answer(self, body: bytes, address: Any, inbound: _Inbound, outbound: _Outbound,
+                iprot: TBinaryProtocolAccelerated, oprot: TBinaryProtocolAccelerated) -> bytes:
         """The whole reply frame to one request frame (empty for a oneway call).
 
         A plain framed message is answered plainly; one in a THeader frame is answered
@@ -129,23 +135,64 @@ class ThriftServer:
         message = body
         if body[:2] == wire.THEADER_MAGIC:
             headers, message, seqid = wire.split_theader(body)
-        started = time.perf_counter()
-        out = TMemoryBuffer()
-        self._processor.process(self._protocol(TMemoryBuffer(message)), self._protocol(out))
+        started = time.perf_counter() if self._log_calls else 0.0
+        inbound.refill(message)
+        outbound.clear()
+        self._processor.process(iprot, oprot)
         if self._log_calls:
             log.info("call %s from %s request_id=%s %.3f ms", _method_name(message), address[0],
                      (headers or {}).get(wire.REQUEST_ID_HEADER, "-"), (time.perf_counter() - started) * 1000)
-        reply = out.getvalue()
+        reply = outbound.getvalue()
         if not reply:
             return b""
         if headers is not None:
             return wire.theader_frame(reply, seqid, {})
         return struct.pack("!i", len(reply)) + reply
 
-    @staticmethod
-    def _protocol(transport: TMemoryBuffer) -> TBinaryProtocolAccelerated:
-        return TBinaryProtocolAccelerated(transport, fallback=False, string_length_limit=wire.MAX_STRING_BYTES,
-                                          container_length_limit=wire.MAX_CONTAINER_ITEMS)
+
+def _protocol(transport: TTransportBase) -> TBinaryProtocolAccelerated:
+    return TBinaryProtocolAccelerated(transport, fallback=False, string_length_limit=wire.MAX_STRING_BYTES,
+                                      container_length_limit=wire.MAX_CONTAINER_ITEMS)
+
+
+class _Inbound(TTransportBase, CReadableTransport):
+    """The message being processed, for the processor's protocol to read (Python-level
+    reads for the message header, the C decoder's buffer for the arguments)."""
+
+    def __init__(self) -> None:
+        self._buffer = BytesIO()
+
+    def refill(self, message: bytes) -> None:
+        self._buffer = BytesIO(message)
+
+    def read(self, sz: int) -> bytes:
+        return self._buffer.read(sz)
+
+    @property
+    def cstringio_buf(self) -> BytesIO:
+        return self._buffer
+
+    def cstringio_refill(self, partialread: bytes, reqlen: int) -> BytesIO:
+        raise EOFError("message ended inside a value")
+
+
+class _Outbound(TTransportBase):
+    """Where the processor writes its reply."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def clear(self) -> None:
+        self._parts = []
+
+    def write(self, buf: bytes) -> None:
+        self._parts.append(buf)
+
+    def flush(self) -> None:
+        pass
+
+    def getvalue(self) -> bytes:
+        return b"".join(self._parts)
 
 
 def _method_name(message: bytes) -> str:

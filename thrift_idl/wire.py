@@ -94,11 +94,19 @@ def _string(s: str) -> bytes:
     return _varint(len(raw)) + raw
 
 
+# Binary protocol, no transforms, no info blocks: what a reply needs.
+_BARE_HEADER = b"\x00\x00\x00\x00"
+
+
 def theader_frame(message: bytes, seqid: int, headers: dict[str, str]) -> bytes:
     """A whole frame (length included) carrying ``message`` with ``headers``."""
-    info = _varint(_INFO_KEYVALUE) + _varint(len(headers)) + b"".join(_string(k) + _string(v) for k, v in headers.items())
-    header = _varint(_PROTOCOL_BINARY) + _varint(0) + info
-    header += b"\x00" * (-len(header) % 4)
+    if headers:
+        info = _varint(_INFO_KEYVALUE) + _varint(len(headers)) + b"".join(
+            _string(k) + _string(v) for k, v in headers.items())
+        header = _varint(_PROTOCOL_BINARY) + _varint(0) + info
+        header += b"\x00" * (-len(header) % 4)
+    else:
+        header = _BARE_HEADER
     body = _FRAME_HEAD.pack(0x0FFF, 0, seqid & 0xFFFFFFFF, len(header) // 4) + header + message
     return _U32.pack(len(body)) + body
 
@@ -137,7 +145,7 @@ def split_theader(body: bytes) -> tuple[dict[str, str], bytes, int]:
     return headers, body[end:], seqid
 
 
-def read_frame_body(recv: Callable[[int], bytes], chunk: int = 65536) -> bytes:
+def read_frame_body(recv: Callable[[int], bytes], chunk: int = 16384) -> bytes:
     """One frame's body from a socket's ``recv``; no bytes beyond it may follow in the
     same read (one call, one reply). EOF raises EOFError; a size over MAX_FRAME_BYTES,
     FrameError - before any of it is read."""
@@ -171,7 +179,7 @@ class FrameReader:
     """Frames from a socket that may send several before reading an answer (a oneway
     call followed at once by the next call): bytes past one frame wait for the next."""
 
-    def __init__(self, recv: Callable[[int], bytes], chunk: int = 65536) -> None:
+    def __init__(self, recv: Callable[[int], bytes], chunk: int = 16384) -> None:
         self._recv = recv
         self._chunk = chunk
         self._buffer = b""
@@ -181,6 +189,8 @@ class FrameReader:
         return bool(self._buffer)
 
     def _fill(self, need: int) -> None:
+        if len(self._buffer) >= need:
+            return
         parts, have = [self._buffer], len(self._buffer)
         while have < need:
             more = self._recv(max(self._chunk, need - have))
