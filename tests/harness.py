@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -153,3 +154,57 @@ class Gateway(Process):
             return requests.get(self.url + self._ready_path, timeout=1).status_code == 200
         except requests.RequestException:
             return False
+
+
+class SteadyLoad:
+    """Client threads calling ``GET /add`` on a gateway in a loop, each answer checked.
+
+    ``with SteadyLoad(url) as load:`` starts them; ``load.done`` counts requests,
+    ``load.failures`` holds every wrong status, wrong answer or connection error.
+    Each thread keeps one keep-alive session and never retries.
+    """
+
+    def __init__(self, url: str, clients: int = 6) -> None:
+        self.url = url
+        self.clients = clients
+        self.done = 0
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(clients)]
+
+    def _run(self, n: int) -> None:
+        with requests.Session() as http:
+            i = 0
+            while not self._stop.is_set():
+                i += 1
+                try:
+                    r = http.get(f"{self.url}/add/{n}/{i}", timeout=10)
+                    if r.status_code != 200 or r.json() != {"result": n + i}:
+                        self.failures.append(f"{r.status_code} {r.text[:200]}")
+                except requests.RequestException as err:
+                    self.failures.append(repr(err))
+                self.done += 1
+
+    def wait_for_more(self, requests_: int, timeout_s: float = 60.0) -> None:
+        """Block until ``requests_`` more requests have been answered."""
+        mark = self.done
+        wait_for(lambda: self.done > mark + requests_, timeout_s, f"{requests_} more requests under load")
+
+    def __enter__(self) -> SteadyLoad:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+
+
+def assert_closed_by_peer(sock: socket.socket) -> None:
+    """After our half-close, the peer closes too (a reset when it left bytes unread)."""
+    sock.shutdown(socket.SHUT_WR)
+    try:
+        assert sock.recv(65536) == b""
+    except ConnectionResetError:
+        pass

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 
 import requests
 from thrift.transport.TSocket import TSocket
 from uhashring import HashRing
 
-from tests.harness import Backend, Gateway, Process, wait_for
+from tests.harness import Backend, Gateway, Process, SteadyLoad, wait_for
 from tests.problems import assert_problem
 from thrift_idl import wire
 from thrift_idl.gen.cache import Cache
@@ -43,41 +42,18 @@ def test_calculator_instance_killed_under_load_fails_no_request_and_comes_back(
     gateway = Gateway(log_dir, [c.address for c in calculators], [cache.address], workers=2)
     procs.append(gateway)
 
-    failures: list[str] = []
-    done = 0
-    stop = threading.Event()
-
-    def load(n: int) -> None:
-        nonlocal done
-        with requests.Session() as http:
-            i = 0
-            while not stop.is_set():
-                i += 1
-                r = http.get(f"{gateway.url}/add/{n}/{i}")
-                if r.status_code != 200 or r.json() != {"result": n + i}:
-                    failures.append(f"{r.status_code} {r.text[:200]}")
-                done += 1
-
-    threads = [threading.Thread(target=load, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    try:
-        wait_for(lambda: done > 300, 30, "steady load")
+    with SteadyLoad(gateway.url, clients=8) as load:
+        load.wait_for_more(300, 30)
         victim = calculators[1]
         victim.popen.kill()
         victim.popen.wait()
-        mark = done
-        wait_for(lambda: done > mark + 500, 30, "load to go on without the killed instance")
+        load.wait_for_more(500, 30)  # the load goes on without the killed instance
         # Back on the same port: it takes traffic again, with no gateway restart.
         procs.append(Backend("calculator", log_dir, port=victim.port))
         before = calls_by_address(gateway).get(victim.address, 0.0)
         wait_for(lambda: calls_by_address(gateway).get(victim.address, 0.0) > before + 50, 60,
                  "the restarted instance to take traffic again", interval_s=0.5)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert failures == []
+    assert load.failures == []
     served = calls_by_address(gateway)
     assert all(served.get(c.address, 0) > 50 for c in calculators), served
     assert "gateway_backend_ejections_total" in requests.get(f"{gateway.url}/metrics").text

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from tests.harness import Backend, Gateway, Process, wait_for
+from tests.harness import Backend, Gateway, Process, SteadyLoad, wait_for
 
 
 def test_sighup_and_worker_recycling_under_load_drop_no_request(procs: list[Process], log_dir: Path) -> None:
@@ -19,45 +19,18 @@ def test_sighup_and_worker_recycling_under_load_drop_no_request(procs: list[Proc
     gateway = Gateway(log_dir, [calculator.address], [cache.address], workers=2,
                       env={"GATEWAY_MAX_REQUESTS": "150", "GATEWAY_MAX_REQUESTS_JITTER": "50"})
     procs.append(gateway)
-    failures: list[str] = []
-    done = 0
-    stop = threading.Event()
-
-    def load(n: int) -> None:
-        nonlocal done
-        with requests.Session() as http:  # keep-alive, and no retries: every failure counts
-            i = 0
-            while not stop.is_set():
-                i += 1
-                try:
-                    r = http.get(f"{gateway.url}/add/{n}/{i}", timeout=10)
-                    if r.status_code != 200 or r.json() != {"result": n + i}:
-                        failures.append(f"{r.status_code} {r.text[:100]}")
-                except requests.RequestException as err:
-                    failures.append(repr(err))
-                done += 1
-
     def boots() -> int:
         return len(re.findall(r"Booting worker with pid", gateway.output()))
 
-    threads = [threading.Thread(target=load, args=(n,)) for n in range(6)]
-    for t in threads:
-        t.start()
-    try:
+    with SteadyLoad(gateway.url, clients=6) as load:
         for _ in range(2):
-            mark = done
-            wait_for(lambda m=mark: done > m + 400, 60, "steady load")
+            load.wait_for_more(400)
             gateway.send(signal.SIGHUP)
         # Keep the load on until the log shows the reloads and some recycling: two
         # workers at start, two per SIGHUP, more as max_requests retires them.
         wait_for(lambda: boots() >= 2 + 4 + 2, 90, "reloads and worker recycling", interval_s=0.2)
-        mark = done
-        wait_for(lambda: done > mark + 300, 60, "load after the reloads")
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert failures == [], failures[:5]
+        load.wait_for_more(300)
+    assert load.failures == [], load.failures[:5]
 
 
 def test_sigterm_lets_requests_in_flight_finish(procs: list[Process], log_dir: Path) -> None:
