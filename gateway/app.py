@@ -5,9 +5,10 @@ from __future__ import annotations
 import gevent
 from flask import Flask
 
-from gateway import metrics, observability, openapi, problems
+from gateway import api, metrics, observability, openapi, problems
 from gateway.backends import Backends
 from gateway.config import Settings
+from gateway.direct import DirectRoutes
 from gateway.routes import CacheKeyConverter, bp
 from gateway.rpc import Rpc
 
@@ -23,9 +24,11 @@ def _publish_metrics(backends: Backends) -> None:
         gevent.sleep(METRICS_INTERVAL_S)
 
 
-def create_app(settings: Settings | None = None, backends: Backends | None = None) -> Flask:
+def create_app(settings: Settings | None = None, backends: Backends | None = None, *, direct: bool = True) -> Flask:
     """Build the app. Under Gunicorn this runs once per worker, after the fork and after
-    gevent's patching, so each worker gets pools of its own (no ``preload_app``)."""
+    gevent's patching, so each worker gets pools of its own (no ``preload_app``).
+
+    ``direct=False`` leaves the API routes to Flask too (the tests compare the two)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)  # serves no files: every answer is JSON
     # Every answer must be JSON: no automatic OPTIONS (an empty 200), no 308 redirect
@@ -43,6 +46,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
 
     problems.register(app)
     app.register_blueprint(bp)
-    app.wsgi_app = observability.RequestObserver(app.wsgi_app, settings.access_log)  # type: ignore[method-assign]
+    inner = DirectRoutes(api.ROUTES, backends, app.json.dumps, app.wsgi_app) if direct else app.wsgi_app
+    app.wsgi_app = observability.RequestObserver(inner, settings.access_log)  # type: ignore[method-assign]
     gevent.spawn(_publish_metrics, backends)
     return app

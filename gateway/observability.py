@@ -21,6 +21,7 @@ from gateway import metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON_KEY = "gateway.request_id"
+ROUTE_ENVIRON_KEY = "gateway.route"  # set by the direct path (direct.py) to the rule it answered
 # A caller's id is echoed only if it is short and plain: it ends up in logs and headers.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
 
@@ -63,11 +64,16 @@ class RequestObserver:
         def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal status, route
             status = status_line[:3]
-            # Flask answers inside its request context; the request (and the rule it
-            # matched) is gone from the environ once the app returns.
-            rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
-            if rule is not None:
-                route = rule.rule
+            # The direct path names its rule in the environ; Flask answers inside its
+            # request context, and the request (with the rule it matched) is gone from
+            # the environ once the app returns.
+            direct_rule = environ.get(ROUTE_ENVIRON_KEY)
+            if direct_rule is not None:
+                route = direct_rule
+            else:
+                rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
+                if rule is not None:
+                    route = rule.rule
             headers.append((REQUEST_ID_HEADER, request_id))
             return start_response(status_line, headers, exc_info)
 

@@ -1,10 +1,14 @@
-"""The one place where exceptions become HTTP answers: RFC 9457 problem documents."""
+"""The one place where exceptions become HTTP answers: RFC 9457 problem documents.
+
+``for_exception`` decides the answer; ``register`` hands it to Flask for the routes Flask
+serves, and ``direct.py`` writes it itself for the routes it answers.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
@@ -24,39 +28,44 @@ _HTTP_CODES = {
 }
 
 
+class Problem(NamedTuple):
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
 def problem(status: int, code: str, title: str, detail: str, headers: dict[str, str] | None = None,
-            **extra: Any) -> Response:
+            **extra: Any) -> Problem:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code, **extra}
-    response = current_app.json.response(body)
-    response.status_code = status
-    response.mimetype = PROBLEM_TYPE
-    if headers:
-        response.headers.update(headers)
-    return response
+    return Problem(status, body, headers or {})
 
 
-def _gateway_error(err: GatewayError) -> Response:
-    if err.status >= 500:
-        log.warning("%s: %s", err.code, err.detail)
-    return problem(err.status, err.code, err.title, err.detail, err.headers(), **err.extra)
-
-
-def _http_error(err: HTTPException) -> Response:
-    status = err.code or 500
-    code = _HTTP_CODES.get(status) or re.sub(r"\W+", "_", (err.name or "error").lower()).strip("_")
-    headers = {}
-    if status == 405 and getattr(err, "valid_methods", None):
-        headers["Allow"] = ", ".join(sorted(err.valid_methods))
-    return problem(status, code, err.name, err.description or err.name, headers)
-
-
-def _unexpected(err: Exception) -> Response:
-    log.exception("unexpected error")
+def for_exception(err: BaseException) -> Problem:
+    """The answer to an exception a route raised."""
+    if isinstance(err, GatewayError):
+        if err.status >= 500:
+            log.warning("%s: %s", err.code, err.detail)
+        return problem(err.status, err.code, err.title, err.detail, err.headers(), **err.extra)
+    if isinstance(err, HTTPException):
+        status = err.code or 500
+        code = _HTTP_CODES.get(status) or re.sub(r"\W+", "_", (err.name or "error").lower()).strip("_")
+        headers = {}
+        if status == 405 and getattr(err, "valid_methods", None):
+            headers["Allow"] = ", ".join(sorted(err.valid_methods))
+        return problem(status, code, err.name, err.description or err.name, headers)
+    log.error("unexpected error", exc_info=err)
     return problem(500, "internal", "Internal Server Error", "an unexpected error occurred; it has been logged")
 
 
+def _flask_response(err: Exception) -> Response:
+    status, body, headers = for_exception(err)
+    response = current_app.json.response(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_TYPE
+    response.headers.update(headers)
+    return response
+
+
 def register(app: Flask) -> None:
-    """Install the handlers on the app (blueprint handlers would miss routing errors)."""
-    app.register_error_handler(GatewayError, _gateway_error)
-    app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(Exception, _unexpected)
+    """Install the handler on the app (blueprint handlers would miss routing errors)."""
+    app.register_error_handler(Exception, _flask_response)

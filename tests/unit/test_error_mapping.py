@@ -1,47 +1,17 @@
-"""Exceptions to problem documents, through the Flask app with stub backends."""
+"""Exceptions to problem documents, through the app with stub backends."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import pytest
 from thrift.Thrift import TException
 
 from gateway import errors
 from gateway.app import create_app
-from gateway.backends import Service
-from gateway.config import Address, Settings
+from gateway.config import Settings
 from tests.problems import assert_problem
-from thrift_idl.gen.cache import Cache
+from tests.stubs import StubBackends
 from thrift_idl.gen.cache import ttypes as cache_types
-from thrift_idl.gen.calculator import Calculator
 from thrift_idl.gen.calculator.ttypes import CalculatorError
-
-
-class StubPool:
-    """Stands in for a ConnectionPool: answers or raises what the test says."""
-
-    def __init__(self, name: str) -> None:
-        self.address = Address("127.0.0.1", 1)
-        self.label = str(self.address)
-        self.backend = name
-        self.size, self.in_use, self.idle = 1, 0, 0
-        self.outcome: Any = None
-
-    def call(self, method: str, *args: Any) -> Any:
-        if isinstance(self.outcome, BaseException):
-            raise self.outcome
-        return self.outcome
-
-
-class StubBackends:
-    def __init__(self) -> None:
-        self.calc_pool, self.cache_pool = StubPool("calculator"), StubPool("cache")
-        self.calculator = Service("calculator", [self.calc_pool])
-        self.cache = Service("cache", [self.cache_pool], by_key=True)
-        self.services = (self.calculator, self.cache)
-        self.by_name = {"calculator": self.calculator, "cache": self.cache}
-        self.modules = {"calculator": Calculator, "cache": Cache}
 
 
 @pytest.fixture
@@ -49,9 +19,10 @@ def stubs() -> StubBackends:
     return StubBackends()
 
 
-@pytest.fixture
-def client(stubs: StubBackends):
-    app = create_app(Settings(), backends=stubs)  # type: ignore[arg-type]
+@pytest.fixture(params=[True, False], ids=["direct", "flask"])
+def client(request: pytest.FixtureRequest, stubs: StubBackends):
+    """The app's test client; every test runs against both paths the API routes can take."""
+    app = create_app(Settings(), backends=stubs, direct=request.param)  # type: ignore[arg-type]
     return app.test_client()
 
 

@@ -1,0 +1,36 @@
+"""Stand-ins for the backends, for tests of the HTTP layer in one process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.backends import Service
+from gateway.config import Address
+from thrift_idl.gen.cache import Cache
+from thrift_idl.gen.calculator import Calculator
+
+
+class StubPool:
+    """Stands in for a ConnectionPool: answers or raises what the test says."""
+
+    def __init__(self, name: str) -> None:
+        self.address = Address("127.0.0.1", 1)
+        self.label = str(self.address)
+        self.backend = name
+        self.size, self.in_use, self.idle = 1, 0, 0
+        self.outcome: Any = None
+
+    def call(self, method: str, *args: Any) -> Any:
+        if isinstance(self.outcome, BaseException):
+            raise self.outcome
+        return self.outcome
+
+
+class StubBackends:
+    def __init__(self) -> None:
+        self.calc_pool, self.cache_pool = StubPool("calculator"), StubPool("cache")
+        self.calculator = Service("calculator", [self.calc_pool])
+        self.cache = Service("cache", [self.cache_pool], by_key=True)
+        self.services = (self.calculator, self.cache)
+        self.by_name = {"calculator": self.calculator, "cache": self.cache}
+        self.modules = {"calculator": Calculator, "cache": Cache}

@@ -1,0 +1,120 @@
+"""The direct path: which requests it takes, and that it answers exactly as Flask would."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from werkzeug.test import Client
+
+from gateway import api, errors
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.direct import DirectRoutes, Pattern
+from tests.stubs import StubBackends
+from thrift_idl.gen.cache import ttypes as cache_types
+
+
+@pytest.mark.parametrize(("rule", "path", "params"), [
+    ("/add/<a>/<b>", "/add/2/3", {"a": "2", "b": "3"}),
+    ("/add/<a>/<b>", "/add/-2/x y", {"a": "-2", "b": "x y"}),
+    ("/add/<a>/<b>", "/add/2", None),
+    ("/add/<a>/<b>", "/add/2/3/", None),
+    ("/add/<a>/<b>", "/add//3", None),
+    ("/add/<a>/<b>", "/add/2/", None),
+    ("/add/<a>/<b>", "/adder/2/3", None),
+    ("/calc", "/calc", {}),
+    ("/calc", "/calc/", None),
+    ("/cache/<key:key>", "/cache/a", {"key": "a"}),
+    ("/cache/<key:key>", "/cache//a//b/", {"key": "/a//b/"}),
+    ("/cache/<key:key>", "/cache/", None),
+    ("/calc/<op>/<a>/<b>", "/calc/add/1/2", {"op": "add", "a": "1", "b": "2"}),
+    ("/calc/<op>/<a>/<b>", "/calc/add/1/2/3", None),
+])
+def test_pattern(rule: str, path: str, params: dict[str, str] | None) -> None:
+    assert Pattern(rule).match(path) == params
+
+
+@pytest.mark.parametrize("rule", ["/a/<int:n>", "/a/<key:k>/<b>", "/a/x<b>", "/a/<b>/c"])
+def test_a_rule_the_matcher_cannot_honour_is_refused_at_start_up(rule: str) -> None:
+    with pytest.raises(ValueError):
+        Pattern(rule)
+
+
+def test_every_api_rule_is_one_the_matcher_takes() -> None:
+    for route in api.ROUTES:
+        Pattern(route.rule)
+
+
+def _never(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    raise AssertionError(f"fell through to Flask: {environ['REQUEST_METHOD']} {environ['PATH_INFO']}")
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/add/2/3", None), ("GET", "/add/x/3", None), ("GET", "/calc/divide/7/2", None),
+    ("POST", "/calc", b'{"op": "add", "a": 1, "b": 2}'), ("GET", "/cache/k", None),
+    ("PUT", "/cache/k", b'{"value": 1}'), ("DELETE", "/cache/a//b", None), ("GET", "/get/k", None),
+    ("POST", "/set", b'{"key": "k", "value": 1}'),
+])
+def test_the_api_routes_do_not_reach_flask(method: str, path: str, body: bytes | None) -> None:
+    stubs = StubBackends()
+    stubs.calc_pool.outcome, stubs.cache_pool.outcome = 3, b"1"
+    direct = DirectRoutes(api.ROUTES, stubs, json.dumps, _never)  # type: ignore[arg-type]
+    response = Client(direct).open(path, method=method, data=body)
+    assert response.status_code in (200, 400), response.get_data()
+
+
+# Requests and backend outcomes; each is answered by both apps and the answers compared.
+CASES: list[tuple[str, str, bytes | None, Any]] = [
+    ("GET", "/add/2/3", None, 5),
+    ("GET", "/add/x/3", None, 5),
+    ("GET", "/add/99999999999999999999/3", None, 5),
+    ("GET", "/add/2/3", None, errors.BackendTimeout("slow", backend="calculator", address="127.0.0.1:1")),
+    ("GET", "/add/2/3", None, errors.Overloaded("full", backend="calculator", address="127.0.0.1:1")),
+    ("GET", "/add/2/3", None, RuntimeError("a bug")),
+    ("GET", "/add/2/3/", None, 5),
+    ("GET", "/add//3", None, 5),
+    ("HEAD", "/add/2/3", None, 5),
+    ("DELETE", "/add/2/3", None, 5),
+    ("OPTIONS", "/add/2/3", None, 5),
+    ("GET", "/calc/modulo/1/2", None, 5),
+    ("GET", "/calc/divide/7/2", None, 3),
+    ("POST", "/calc", b'{"op": "add", "a": 1, "b": 2}', 3),
+    ("POST", "/calc", b'{"op": "add", "a": true, "b": 2}', 3),
+    ("POST", "/calc", b"not json", 3),
+    ("POST", "/calc", b"[1]", 3),
+    ("PUT", "/calc", b"{}", 3),
+    ("GET", "/cache/k", None, b'{"n": [1, "\xc3\xa9"]}'),
+    ("GET", "/cache/k", None, cache_types.NotFound(key="k")),
+    ("GET", "/cache/k", None, b"\xff not json"),
+    ("GET", "/cache/caf%C3%A9", None, b"1"),
+    ("GET", "/cache/%FF", None, b"1"),
+    ("GET", "/cache/a%2Fb//c", None, b"1"),
+    ("GET", "/cache/", None, b"1"),
+    ("PUT", "/cache/k", b'{"value": {"a": 1}, "ttl": 5}', None),
+    ("PUT", "/cache/k", b'{"value": 1, "ttl": -1}', None),
+    ("PUT", "/cache/k", b'{"ttl": 5}', None),
+    ("PUT", "/cache/k", b'{"value": 1}', cache_types.TooLarge(size=10, limit=5)),
+    ("POST", "/cache/k", b'{"value": 1}', None),
+    ("DELETE", "/cache/k", None, None),
+    ("POST", "/set", b'{"key": "k", "value": 1}', None),
+    ("POST", "/set", b'{"key": 5, "value": 1}', None),
+    ("GET", "/get/k", None, cache_types.NotFound(key="k")),
+    ("GET", "/healthz", None, None),
+]
+
+
+def _answer(direct: bool, method: str, path: str, body: bytes | None, outcome: Any) -> tuple[Any, ...]:
+    stubs = StubBackends()
+    stubs.calc_pool.outcome = stubs.cache_pool.outcome = outcome
+    app = create_app(Settings(), backends=stubs, direct=direct)  # type: ignore[arg-type]
+    response = app.test_client().open(path, method=method, data=body)
+    headers = [(k, v) for k, v in response.headers.items() if k != "X-Request-ID"]
+    return response.status, headers, response.get_data()
+
+
+@pytest.mark.parametrize(("method", "path", "body", "outcome"), CASES)
+def test_the_direct_path_answers_exactly_as_flask_does(method: str, path: str, body: bytes | None,
+                                                        outcome: Any) -> None:
+    assert _answer(True, method, path, body, outcome) == _answer(False, method, path, body, outcome)
