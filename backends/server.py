@@ -20,7 +20,6 @@ import gevent
 from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
-from gevent.socket import wait_read
 from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
 from thrift.Thrift import TProcessor
 from thrift.transport.TTransport import CReadableTransport, TTransportBase
@@ -97,18 +96,21 @@ class ThriftServer:
         # them anew for every call cost more than the call itself.
         inbound, outbound = _Inbound(), _Outbound()
         iprot, oprot = _protocol(inbound), _protocol(outbound)
-        me = gevent.getcurrent()
+        me, hub = gevent.getcurrent(), gevent.get_hub()
+        # One readiness watcher for the connection's life: gevent's wait_read() would make
+        # (and close) a new one for every call.
+        readable = hub.loop.io(sock.fileno(), 1)
         try:
             while not self._stopping:
                 if not frames.buffered:
                     self._idle[me] = sock
-                    wait_read(sock.fileno())
+                    hub.wait(readable)
                     del self._idle[me]
                 if self._delay_s:
                     gevent.sleep(self._delay_s)
                 reply = self._answer(frames.next_body(), address, inbound, outbound, iprot, oprot)
                 if reply:
-                    sock.sendall(reply)
+                    wire.send_frame(sock, reply)
         except EOFError:
             pass
         except gevent.GreenletExit:
@@ -121,6 +123,7 @@ class ThriftServer:
             log.exception("closing connection from %s after a protocol error", address)
         finally:
             self._idle.pop(me, None)
+            readable.close()
             sock.close()
 
     def _answer(self, body: bytes, address: Any, inbound: _Inbound, outbound: _Outbound,

@@ -2,7 +2,7 @@
 
 The generated ``Client`` spends most of a call in pure-Python protocol code (message
 headers, framing through three transport layers, two ``recv`` calls per reply) and never
-checks a reply's sequence id. Here a call is one ``sendall`` of a frame built from a
+checks a reply's sequence id. Here a call is one ``send`` of a frame built from a
 precomputed header and ``fastbinary``'s encoding of the generated ``*_args`` struct; the
 reply is read with as few ``recv`` calls as it arrives in, its header is checked - method
 name *and* sequence id - and its ``*_result`` struct is decoded by ``fastbinary``.
@@ -204,7 +204,7 @@ class ThriftConnection:
         method = self._service.methods[method_name]
         self._seqid = (self._seqid + 1) % _SEQID_LIMIT
         try:
-            self._sock.sendall(encode_call(method, self._seqid, args, current_request_id.get()))
+            wire.send_frame(self._sock, encode_call(method, self._seqid, args, current_request_id.get()))
             if method.oneway:
                 return None
             body = wire.read_frame_body(self._sock.recv)

@@ -8,7 +8,7 @@ limits. ``protocol()`` gives a plain Apache client (tests, the seed design) the 
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from typing import Any, Callable
 
 from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
 from thrift.transport.TTransport import TFramedTransport, TTransportBase
@@ -64,7 +64,12 @@ class FrameTooLarge(FrameError):
     """A frame announcing more than MAX_FRAME_BYTES (or a negative size)."""
 
 
+_ONE_BYTE_VARINTS = [bytes([n]) for n in range(0x80)]
+
+
 def _varint(n: int) -> bytes:
+    if n < 0x80:  # every count and length a request id header needs
+        return _ONE_BYTE_VARINTS[n]
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -143,6 +148,15 @@ def split_theader(body: bytes) -> tuple[dict[str, str], bytes, int]:
                 raise FrameError("THeader header runs past its size")
             headers[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
     return headers, body[end:], seqid
+
+
+def send_frame(sock: Any, frame: bytes) -> None:
+    """Send a whole frame. One ``send`` nearly always takes all of it; gevent's
+    ``sendall`` would first ask the kernel for the send buffer size (a ``getsockopt``
+    system call per frame) and slice the data in Python."""
+    sent = sock.send(frame)
+    if sent < len(frame):
+        sock.sendall(memoryview(frame)[sent:])
 
 
 def read_frame_body(recv: Callable[[int], bytes], chunk: int = 16384) -> bytes:

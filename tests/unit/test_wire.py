@@ -48,3 +48,23 @@ def test_frame_limits() -> None:
         wire.read_frame_body(chunks(struct.pack("!i", -1), 100))
     with pytest.raises(wire.FrameError):
         wire.read_frame_body(chunks(struct.pack("!i", 1) + b"ab", 100))  # more than one frame
+
+
+class _ShortWrites:
+    """A socket whose ``send`` takes at most 3 bytes, as a full send buffer would."""
+
+    def __init__(self) -> None:
+        self.sent = b""
+
+    def send(self, data: bytes) -> int:
+        self.sent += bytes(data[:3])
+        return min(3, len(data))
+
+    def sendall(self, data: bytes) -> None:
+        self.sent += bytes(data)
+
+
+def test_send_frame_sends_the_rest_when_one_send_takes_only_part() -> None:
+    sock = _ShortWrites()
+    wire.send_frame(sock, b"0123456789")
+    assert sock.sent == b"0123456789"
