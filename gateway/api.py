@@ -1,25 +1,35 @@
-"""The calculator and cache routes: validate, call one backend, shape the JSON.
+"""The API routes - calculator, cache, /rpc calls: validate, call one backend, shape the JSON.
 
 Free of Flask on purpose. The same functions run as Flask views (``routes.py`` registers
 them from ``ROUTES``) and on the direct path (``direct.py``), which answers these routes
-without Flask's per-request machinery. Each takes the worker's ``Backends``, the WSGI
-environ (for the body and the raw path) and the rule's parameters.
+without Flask's per-request machinery. Each takes the worker's ``Context``, the WSGI
+environ (for the body and the raw path) and the rule's parameters, and returns the JSON
+body, or the body and a status other than 200.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple, Union
 
 from werkzeug.wsgi import get_content_length
 
 from gateway import validation
 from gateway.backends import Backends
 from gateway.errors import BadGateway, NotFound
+from gateway.rpc import Rpc
 
 Environ = dict[str, Any]
-Handler = Callable[..., dict[str, Any]]
+Answer = Union[dict[str, Any], tuple[dict[str, Any], int]]
+Handler = Callable[..., Answer]
+
+
+class Context(NamedTuple):
+    """What the handlers call: made once per worker by the app factory."""
+
+    backends: Backends
+    rpc: Rpc
 
 
 @dataclass(frozen=True)
@@ -72,56 +82,66 @@ def _load(backends: Backends, key: str) -> Any:
 # Calculator ---------------------------------------------------------------------------
 
 @_route("GET", "/add/<a>/<b>")
-def add(backends: Backends, environ: Environ, a: str, b: str) -> dict[str, Any]:
-    return {"result": backends.calculator.call("add", validation.path_int("a", a), validation.path_int("b", b))}
+def add(ctx: Context, environ: Environ, a: str, b: str) -> dict[str, Any]:
+    return {"result": ctx.backends.calculator.call("add", validation.path_int("a", a), validation.path_int("b", b))}
 
 
 @_route("GET", "/calc/<op>/<a>/<b>")
-def calc_path(backends: Backends, environ: Environ, op: str, a: str, b: str) -> dict[str, Any]:
-    return _calculate(backends, validation.operation(op), validation.path_int("a", a), validation.path_int("b", b))
+def calc_path(ctx: Context, environ: Environ, op: str, a: str, b: str) -> dict[str, Any]:
+    return _calculate(ctx.backends, validation.operation(op), validation.path_int("a", a), validation.path_int("b", b))
 
 
 @_route("POST", "/calc")
-def calc_body(backends: Backends, environ: Environ) -> dict[str, Any]:
+def calc_body(ctx: Context, environ: Environ) -> dict[str, Any]:
     body = json_body(environ)
     op = validation.operation(body.get("op"))
-    return _calculate(backends, op, validation.json_int(body, "a"), validation.json_int(body, "b"))
+    return _calculate(ctx.backends, op, validation.json_int(body, "a"), validation.json_int(body, "b"))
 
 
 # Cache --------------------------------------------------------------------------------
 
 @_route("PUT", "/cache/<key:key>")
-def cache_put(backends: Backends, environ: Environ, key: str) -> dict[str, Any]:
+def cache_put(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
-    _store(backends, key, json_body(environ))
+    _store(ctx.backends, key, json_body(environ))
     return {"key": key, "stored": True}
 
 
 @_route("GET", "/cache/<key:key>")
-def cache_get(backends: Backends, environ: Environ, key: str) -> dict[str, Any]:
+def cache_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
-    return {"key": key, "value": _load(backends, key)}
+    return {"key": key, "value": _load(ctx.backends, key)}
 
 
 @_route("DELETE", "/cache/<key:key>")
-def cache_delete(backends: Backends, environ: Environ, key: str) -> dict[str, Any]:
+def cache_delete(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
-    backends.cache.call("remove", key, key=key)
+    ctx.backends.cache.call("remove", key, key=key)
     return {"key": key, "deleted": True}
 
 
 @_route("POST", "/set")
-def seed_set(backends: Backends, environ: Environ) -> dict[str, Any]:
+def seed_set(ctx: Context, environ: Environ) -> dict[str, Any]:
     body = json_body(environ)
-    _store(backends, validation.checked_key(body.get("key")), body)
+    _store(ctx.backends, validation.checked_key(body.get("key")), body)
     return {"success": True}
 
 
 @_route("GET", "/get/<key:key>")
-def seed_get(backends: Backends, environ: Environ, key: str) -> dict[str, Any]:
+def seed_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
     try:
-        return {"value": _load(backends, key)}
+        return {"value": _load(ctx.backends, key)}
     except NotFound:
         # The seed API answered a miss with null rather than 404; kept for its users.
         return {"value": None}
+
+
+# Any Thrift service, by its IDL ------------------------------------------------------------
+
+@_route("POST", "/rpc/<service>/<method>")
+def rpc_call(ctx: Context, environ: Environ, service: str, method: str) -> Answer:
+    spec, result = ctx.rpc.call(service, method, json_body(environ))
+    if spec.oneway:
+        return {}, 202  # sent; a oneway call has no answer to wait for
+    return {} if spec.result is None else {"result": result}

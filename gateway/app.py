@@ -43,10 +43,11 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     app.extensions["gateway.backends"] = backends
     app.extensions["gateway.rpc"] = rpc = Rpc(backends)
     app.extensions["gateway.openapi"] = openapi.document(rpc)
+    app.extensions["gateway.context"] = context = api.Context(backends, rpc)
 
     problems.register(app)
     app.register_blueprint(bp)
-    inner = DirectRoutes(api.ROUTES, backends, app.json.dumps, app.wsgi_app) if direct else app.wsgi_app
+    inner = DirectRoutes(api.ROUTES, context, app.json.dumps, app.wsgi_app) if direct else app.wsgi_app
     app.wsgi_app = observability.RequestObserver(inner, settings.access_log)  # type: ignore[method-assign]
     gevent.spawn(_publish_metrics, backends)
     return app

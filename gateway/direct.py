@@ -22,8 +22,7 @@ from typing import Any, Callable, Iterable
 from werkzeug.http import HTTP_STATUS_CODES
 
 from gateway import problems
-from gateway.api import Environ, Route
-from gateway.backends import Backends
+from gateway.api import Context, Environ, Route
 from gateway.observability import ROUTE_ENVIRON_KEY
 
 StartResponse = Callable[..., Any]
@@ -64,11 +63,11 @@ class Pattern:
 class DirectRoutes:
     """WSGI: answers ``routes`` itself, hands every other request to ``fallback``."""
 
-    def __init__(self, routes: Iterable[Route], backends: Backends, dumps: Dumps, fallback: WSGIApp) -> None:
+    def __init__(self, routes: Iterable[Route], context: Context, dumps: Dumps, fallback: WSGIApp) -> None:
         self._by_method: dict[str, list[tuple[Pattern, Route]]] = {}
         for route in routes:
             self._by_method.setdefault(route.method, []).append((Pattern(route.rule), route))
-        self._backends = backends
+        self._context = context
         self._dumps = dumps
         self._fallback = fallback
 
@@ -86,8 +85,9 @@ class DirectRoutes:
                 start_response: StartResponse) -> Iterable[bytes]:
         environ[ROUTE_ENVIRON_KEY] = route.rule
         try:
-            body = route.handler(self._backends, environ, **params)
-            status, content_type, extra = 200, "application/json", None
+            answer = route.handler(self._context, environ, **params)
+            body, status = answer if isinstance(answer, tuple) else (answer, 200)
+            content_type, extra = "application/json", None
         except Exception as err:
             status, body, extra = problems.for_exception(err)
             content_type = problems.PROBLEM_TYPE

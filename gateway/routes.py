@@ -28,13 +28,13 @@ def backends() -> Backends:
     return current_app.extensions["gateway.backends"]
 
 
-# Calculator and cache: the handlers live in api.py, free of Flask ----------------------
+# Calculator, cache, /rpc calls: the handlers live in api.py, free of Flask -------------
 
-def _view(route: api.Route) -> Callable[..., dict[str, Any]]:
+def _view(route: api.Route) -> Callable[..., api.Answer]:
     handler = route.handler
 
-    def view(**params: str) -> dict[str, Any]:
-        return handler(backends(), request.environ, **params)
+    def view(**params: str) -> api.Answer:
+        return handler(current_app.extensions["gateway.context"], request.environ, **params)
 
     view.__name__ = route.endpoint
     return view
@@ -49,14 +49,6 @@ for _api_route in api.ROUTES:
 @bp.get("/rpc")
 def rpc_list() -> dict[str, Any]:
     return {"services": current_app.extensions["gateway.rpc"].describe()}
-
-
-@bp.post("/rpc/<service>/<method>")
-def rpc_call(service: str, method: str) -> Any:
-    spec, result = current_app.extensions["gateway.rpc"].call(service, method, api.json_body(request.environ))
-    if spec.oneway:
-        return {}, 202  # sent; a oneway call has no answer to wait for
-    return {} if spec.result is None else {"result": result}
 
 
 # Documentation ------------------------------------------------------------------------------

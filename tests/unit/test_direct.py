@@ -12,8 +12,10 @@ from gateway import api, errors
 from gateway.app import create_app
 from gateway.config import Settings
 from gateway.direct import DirectRoutes, Pattern
+from gateway.rpc import Rpc
 from tests.stubs import StubBackends
 from thrift_idl.gen.cache import ttypes as cache_types
+from thrift_idl.gen.calculator.ttypes import CalculatorError
 
 
 @pytest.mark.parametrize(("rule", "path", "params"), [
@@ -55,12 +57,13 @@ def _never(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     ("GET", "/add/2/3", None), ("GET", "/add/x/3", None), ("GET", "/calc/divide/7/2", None),
     ("POST", "/calc", b'{"op": "add", "a": 1, "b": 2}'), ("GET", "/cache/k", None),
     ("PUT", "/cache/k", b'{"value": 1}'), ("DELETE", "/cache/a//b", None), ("GET", "/get/k", None),
-    ("POST", "/set", b'{"key": "k", "value": 1}'),
+    ("POST", "/set", b'{"key": "k", "value": 1}'), ("POST", "/rpc/calculator/add", b'{"a": 1, "b": 2}'),
 ])
 def test_the_api_routes_do_not_reach_flask(method: str, path: str, body: bytes | None) -> None:
     stubs = StubBackends()
     stubs.calc_pool.outcome, stubs.cache_pool.outcome = 3, b"1"
-    direct = DirectRoutes(api.ROUTES, stubs, json.dumps, _never)  # type: ignore[arg-type]
+    context = api.Context(stubs, Rpc(stubs))  # type: ignore[arg-type]
+    direct = DirectRoutes(api.ROUTES, context, json.dumps, _never)
     response = Client(direct).open(path, method=method, data=body)
     assert response.status_code in (200, 400), response.get_data()
 
@@ -102,6 +105,14 @@ CASES: list[tuple[str, str, bytes | None, Any]] = [
     ("POST", "/set", b'{"key": 5, "value": 1}', None),
     ("GET", "/get/k", None, cache_types.NotFound(key="k")),
     ("GET", "/healthz", None, None),
+    ("POST", "/rpc/calculator/add", b'{"a": 1, "b": 2}', 3),
+    ("POST", "/rpc/calculator/add", b'{"a": "x", "b": 2}', 3),
+    ("POST", "/rpc/calculator/add", b'{"a": 1, "b": 2}', CalculatorError(code="overflow", message="big")),
+    ("POST", "/rpc/calculator/nope", b"{}", 3),
+    ("POST", "/rpc/nope/add", b"{}", 3),
+    ("GET", "/rpc/calculator/add", None, 3),
+    ("POST", "/rpc/cache/put", b'{"key": "k", "value": "MQ==", "ttl_seconds": 5}', None),
+    ("GET", "/rpc", None, None),
 ]
 
 
