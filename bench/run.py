@@ -197,6 +197,7 @@ def groups(connections: list[int]) -> dict[str, list[Case]]:
     return {
         "overhead (1 worker, 64 connections)": [
             Case("bare stack: GET /bare", "bare", "/bare"),
+            Case("bare WSGI route, no Flask: GET /bare-wsgi", "bare", "/bare-wsgi"),
             Case("gateway: GET /add", "ours", "/add/2/3"),
             Case("gateway: POST /calc (JSON body)", "ours", "/calc", script=CALC_SCRIPT),
             Case("gateway: POST /rpc/calculator/add", "ours", "/rpc/calculator/add", script=RPC_ADD_SCRIPT),
@@ -240,6 +241,8 @@ def checks(g: dict[str, list[Case]], connections: list[int]) -> list[Check]:
         Check("/add vs bare stack", rps("gateway: GET /add") / bare, ">= 0.75", rps("gateway: GET /add") / bare >= 0.75),
         Check("cache GET vs bare stack", rps("gateway: GET /cache/<key>") / bare, ">= 0.70",
               rps("gateway: GET /cache/<key>") / bare >= 0.70),
+        Check("/add vs bare WSGI route (the backend call's own cost)",
+              rps("gateway: GET /add") / rps("bare WSGI route, no Flask: GET /bare-wsgi"), "(reported)", True),
         Check("cache PUT vs bare stack", rps("gateway: PUT /cache/<key>") / bare, "(reported)", True),
         Check("transcoded /rpc/calculator/add vs /add", rps("gateway: POST /rpc/calculator/add") / rps("gateway: GET /add"),
               ">= 0.90", rps("gateway: POST /rpc/calculator/add") / rps("gateway: GET /add") >= 0.90),
