@@ -7,6 +7,7 @@ connection costs a few kilobytes, and an idle or slow client blocks nobody.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import select
 import signal
@@ -24,6 +25,7 @@ from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
 from thrift.Thrift import TProcessor
 from thrift.transport.TTransport import CReadableTransport, TTransportBase
 
+from backends.dispatch import Dispatcher
 from thrift_idl import wire
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class ThriftServer:
         log_calls: bool = False,
     ) -> None:
         self._processor = processor
+        # Ordinary calls skip the generated processor's pure-Python framing (dispatch.py).
+        self._dispatcher = Dispatcher(importlib.import_module(type(processor).__module__), processor._handler)
         self._log_calls = log_calls
         self._delay_s = delay_ms / 1000.0
         self._drain_timeout_s = drain_timeout_s
@@ -139,13 +143,15 @@ class ThriftServer:
         if body[:2] == wire.THEADER_MAGIC:
             headers, message, seqid = wire.split_theader(body)
         started = time.perf_counter() if self._log_calls else 0.0
-        inbound.refill(message)
-        outbound.clear()
-        self._processor.process(iprot, oprot)
+        reply = self._dispatcher.answer(message)
+        if reply is None:
+            inbound.refill(message)
+            outbound.clear()
+            self._processor.process(iprot, oprot)
+            reply = outbound.getvalue()
         if self._log_calls:
             log.info("call %s from %s request_id=%s %.3f ms", _method_name(message), address[0],
                      (headers or {}).get(wire.REQUEST_ID_HEADER, "-"), (time.perf_counter() - started) * 1000)
-        reply = outbound.getvalue()
         if not reply:
             return b""
         if headers is not None:

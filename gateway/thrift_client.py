@@ -97,17 +97,6 @@ def _holds_strings(spec: Any, seen: set[int] | None = None) -> bool:
     return any(_holds_strings(part, seen) for part in spec if part is not None)
 
 
-class _Decoder:
-    """What ``fastbinary.decode_binary`` reads from: a buffer and our length limits."""
-
-    __slots__ = ("trans", "string_length_limit", "container_length_limit")
-
-    def __init__(self, data: bytes) -> None:
-        self.trans = TMemoryBuffer(data)
-        self.string_length_limit = wire.MAX_STRING_BYTES
-        self.container_length_limit = wire.MAX_CONTAINER_ITEMS
-
-
 def encode_call(method: Method, seqid: int, args: tuple[Any, ...], request_id: str | None = None) -> bytes:
     """The whole frame of a call. With a request id it is a THeader frame carrying it,
     so the backend can log it beside the call; otherwise a plain framed message."""
@@ -160,7 +149,7 @@ def decode_reply(method: Method, seqid: int, frame: bytes) -> Any:
     assert method.result_class is not None
     result = method.result_class()
     try:
-        fastbinary.decode_binary(result, _Decoder(body), method.result_spec)
+        fastbinary.decode_binary(result, wire.FastDecoderInput(body), method.result_spec)
         if method.has_strings and not body.isascii():
             _check_utf8(method, body)
     except TProtocolException:

@@ -11,7 +11,7 @@ import struct
 from typing import Any, Callable
 
 from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
-from thrift.transport.TTransport import TFramedTransport, TTransportBase
+from thrift.transport.TTransport import TFramedTransport, TMemoryBuffer, TTransportBase
 
 try:
     # Without the C extension the protocol silently falls back to pure Python, several
@@ -54,6 +54,18 @@ _INFO_KEYVALUE = 1
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _FRAME_HEAD = struct.Struct("!HHIH")
+
+
+class FastDecoderInput:
+    """What ``fastbinary.decode_binary`` reads from, in place of a protocol: a buffer
+    holding ``data`` and our length limits."""
+
+    __slots__ = ("trans", "string_length_limit", "container_length_limit")
+
+    def __init__(self, data: bytes) -> None:
+        self.trans = TMemoryBuffer(data)
+        self.string_length_limit = MAX_STRING_BYTES
+        self.container_length_limit = MAX_CONTAINER_ITEMS
 
 
 class FrameError(ValueError):
