@@ -48,10 +48,6 @@ class _Method:
     exception_head: bytes  # strict EXCEPTION header up to the sequence id
 
 
-def _head(message_type: int, name: bytes) -> bytes:
-    return _I32.pack(TBinaryProtocol.VERSION_1 | message_type) + _I32.pack(len(name)) + name
-
-
 class Dispatcher:
     """Answers call messages for one generated service module and its handler."""
 
@@ -74,8 +70,8 @@ class Dispatcher:
                 result_spec=[result_class, result_class.thrift_spec] if result_class else None,
                 returns=any(f is not None and f[0] == 0 for f in (result_class.thrift_spec if result_class else ())),
                 declared=declared,
-                reply_head=_head(TMessageType.REPLY, encoded),
-                exception_head=_head(TMessageType.EXCEPTION, encoded),
+                reply_head=wire.message_head(TMessageType.REPLY, encoded),
+                exception_head=wire.message_head(TMessageType.EXCEPTION, encoded),
             )
 
     def answer(self, message: bytes) -> bytes | None:

@@ -76,7 +76,7 @@ class ServiceSpec:
                 name=name,
                 args_class=getattr(module, f"{name}_args"),
                 result_class=result_class,
-                call_header=_I32.pack(TBinaryProtocol.VERSION_1 | message_type) + _I32.pack(len(encoded)) + encoded,
+                call_header=wire.message_head(message_type, encoded),
                 exception_fields=tuple(f[2] for f in fields if f[0] != 0),
                 returns_value=any(f[0] == 0 for f in fields),
                 has_strings=_holds_strings(result_class.thrift_spec if result_class else ()),

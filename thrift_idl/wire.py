@@ -56,6 +56,11 @@ _U32 = struct.Struct("!I")
 _FRAME_HEAD = struct.Struct("!HHIH")
 
 
+def message_head(message_type: int, name: bytes) -> bytes:
+    """A strict binary-protocol message header up to (not including) the sequence id."""
+    return struct.pack("!ii", -0x7FFF0000 | message_type, len(name)) + name
+
+
 class FastDecoderInput:
     """What ``fastbinary.decode_binary`` reads from, in place of a protocol: a buffer
     holding ``data`` and our length limits."""
