@@ -30,7 +30,6 @@ from thrift_idl import wire
 
 log = logging.getLogger(__name__)
 
-_I32 = Struct("!i")
 _HEAD = Struct("!ii")  # version and type, method name length
 
 
