@@ -24,6 +24,13 @@ def parser(name: str, default_port: int) -> argparse.ArgumentParser:
         default=0,
         help="wait this long before answering each call; for benchmarks and tests only",
     )
+    p.add_argument(
+        "--drain-timeout-ms",
+        type=int,
+        default=10_000,
+        help="on SIGTERM/SIGINT, how long calls in flight may take to finish before their "
+        "connections are closed; connections with no call in flight close at once (default: %(default)s)",
+    )
     p.add_argument("--log-level", default="INFO", help="logging level (default: %(default)s)")
     p.add_argument(
         "--log-calls",
@@ -55,7 +62,8 @@ def serve(
     once the calls in flight have finished.
     """
     configure_logging(name, args)
-    server = ThriftServer(processor, args.host, args.port, delay_ms=args.delay_ms, log_calls=args.log_calls)
+    server = ThriftServer(processor, args.host, args.port, delay_ms=args.delay_ms, log_calls=args.log_calls,
+                          drain_timeout_s=args.drain_timeout_ms / 1000)
     server.start()
     host, port = server.address
     # One line on stdout, once connections are accepted: scripts and tests wait for it.

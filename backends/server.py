@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import select
 import signal
 import socket
 import struct
@@ -19,6 +18,7 @@ from typing import Any
 
 import gevent
 from gevent.event import Event
+from gevent.monkey import get_original
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
@@ -31,17 +31,27 @@ from thrift_idl import wire
 log = logging.getLogger(__name__)
 
 
+# The real poll(), not gevent's: stop() must look at every waiting connection without
+# yielding, or connections that end meanwhile change the table it is looking at.
+_poll = get_original("select", "poll")
+_POLLIN = get_original("select", "POLLIN")
+
+
 def _readable(sock: socket.socket) -> bool:
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN)
-    return bool(poller.poll(0))
+    try:
+        poller = _poll()
+        poller.register(sock.fileno(), _POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError):  # closed meanwhile
+        return False
 
 
 class ThriftServer:
     """Serves one Thrift processor on a TCP address until told to stop.
 
-    Stopping closes the listening socket, closes every connection that is waiting for
-    its next request, and lets calls in flight finish (up to ``drain_timeout_s``).
+    Stopping closes the listening socket and every connection with no call in flight -
+    idle, or part of a request sent and the rest not (yet) - at once, and lets calls in
+    flight finish, for at most ``drain_timeout_s``.
     """
 
     def __init__(
@@ -51,7 +61,7 @@ class ThriftServer:
         port: int,
         *,
         delay_ms: int = 0,
-        drain_timeout_s: float = 30.0,
+        drain_timeout_s: float = 10.0,
         log_calls: bool = False,
     ) -> None:
         self._processor = processor
@@ -60,8 +70,8 @@ class ThriftServer:
         self._log_calls = log_calls
         self._delay_s = delay_ms / 1000.0
         self._drain_timeout_s = drain_timeout_s
-        # Connections waiting for their next request, with their sockets.
-        self._idle: dict[gevent.Greenlet, socket.socket] = {}
+        # Connections with no call in flight (waiting for bytes), with their sockets.
+        self._waiting: dict[gevent.Greenlet, socket.socket] = {}
         self._stopping = False
         self._stopped = Event()
         self._server = StreamServer((host, port), self._serve_connection, spawn=Pool())
@@ -80,9 +90,10 @@ class ThriftServer:
         if self._stopping:
             return
         self._stopping = True
-        # Idle connections hold no call: closing them now is what lets the drain end. One
-        # whose request has already arrived (readable socket) is left to answer it.
-        waiting = [g for g, sock in self._idle.items() if not _readable(sock)]
+        # Connections with no call in flight are closed now: that is what lets the drain
+        # end. One whose socket is readable may have a whole request in it: it reads it,
+        # answers it if it is whole, and ends (its loop checks ``_stopping``).
+        waiting = [g for g, sock in list(self._waiting.items()) if not _readable(sock)]
         gevent.killall(waiting, block=False)
         self._stopped.set()
 
@@ -95,7 +106,7 @@ class ThriftServer:
 
     def _serve_connection(self, sock: socket.socket, address: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        frames = wire.FrameReader(sock.recv)
+        frames = wire.FrameReader()
         # One pair of buffers and protocols per connection, refilled per call: making
         # them anew for every call cost more than the call itself.
         inbound, outbound = _Inbound(), _Outbound()
@@ -105,14 +116,24 @@ class ThriftServer:
         # (and close) a new one for every call.
         readable = hub.loop.io(sock.fileno(), 1)
         try:
-            while not self._stopping:
-                if not frames.buffered:
-                    self._idle[me] = sock
-                    hub.wait(readable)
-                    del self._idle[me]
+            while True:
+                body = frames.next_body()
+                if body is None:
+                    if self._stopping:
+                        return
+                    self._waiting[me] = sock
+                    try:
+                        hub.wait(readable)
+                    finally:
+                        del self._waiting[me]
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    frames.feed(data)
+                    continue
                 if self._delay_s:
                     gevent.sleep(self._delay_s)
-                reply = self._answer(frames.next_body(), address, inbound, outbound, iprot, oprot)
+                reply = self._answer(body, address, inbound, outbound, iprot, oprot)
                 if reply:
                     wire.send_frame(sock, reply)
         except EOFError:
@@ -126,7 +147,6 @@ class ThriftServer:
             # stream out of sync: the only safe answer is to drop this connection.
             log.exception("closing connection from %s after a protocol error", address)
         finally:
-            self._idle.pop(me, None)
             readable.close()
             sock.close()
 

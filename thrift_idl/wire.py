@@ -207,35 +207,29 @@ def read_frame_body(recv: Callable[[int], bytes], chunk: int = 16384) -> bytes:
 
 
 class FrameReader:
-    """Frames from a socket that may send several before reading an answer (a oneway
-    call followed at once by the next call): bytes past one frame wait for the next."""
+    """Frames out of the bytes a connection receives, without doing I/O: ``feed`` what
+    arrived, take whole frames with ``next_body``. A client may send several before
+    reading an answer (a oneway call followed at once by the next call): bytes past one
+    frame wait for the next."""
 
-    def __init__(self, recv: Callable[[int], bytes], chunk: int = 16384) -> None:
-        self._recv = recv
-        self._chunk = chunk
+    def __init__(self) -> None:
         self._buffer = b""
 
     @property
     def buffered(self) -> bool:
         return bool(self._buffer)
 
-    def _fill(self, need: int) -> None:
-        if len(self._buffer) >= need:
-            return
-        parts, have = [self._buffer], len(self._buffer)
-        while have < need:
-            more = self._recv(max(self._chunk, need - have))
-            if not more:
-                raise EOFError("connection closed" if have == 0 else "connection closed inside a frame")
-            parts.append(more)
-            have += len(more)
-        self._buffer = b"".join(parts)
+    def feed(self, data: bytes) -> None:
+        self._buffer = self._buffer + data if self._buffer else data
 
-    def next_body(self) -> bytes:
-        self._fill(4)
+    def next_body(self) -> bytes | None:
+        """The next whole frame's body, or None until more bytes arrive."""
+        if len(self._buffer) < 4:
+            return None
         (size,) = struct.unpack_from("!i", self._buffer, 0)
         if not 0 <= size <= MAX_FRAME_BYTES:
             raise FrameTooLarge(f"frame of {size} bytes")
-        self._fill(4 + size)
+        if len(self._buffer) < 4 + size:
+            return None
         body, self._buffer = self._buffer[4 : 4 + size], self._buffer[4 + size :]
         return body
