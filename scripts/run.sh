@@ -2,6 +2,8 @@
 # `make run`: both backends and the gateway in the foreground. Ctrl-C, or any one of the
 # three exiting, stops all three; the script returns once every one has exited.
 # Ports: CALCULATOR_PORT (9090), CACHE_PORT (9091), GATEWAY_BIND (127.0.0.1:8000).
+# The cache's snapshot: CACHE_SNAPSHOT (var/cache.snapshot), written on Ctrl-C and every
+# SNAPSHOT_INTERVAL_S seconds (5), so a crash (kill -9) loses at most that much.
 set -u
 cd "$(dirname "$0")/.."
 bin=.venv/bin
@@ -19,8 +21,11 @@ stop_all() {
 trap stop_all INT TERM EXIT
 
 "$bin/python" -m backends.calculator --port "$calculator_port" --log-calls & pids+=($!)
-# The cache's entries survive Ctrl-C: written to var/ on the way out, loaded on the way in.
-mkdir -p var
-"$bin/python" -m backends.cache --port "$cache_port" --snapshot var/cache.snapshot --log-calls & pids+=($!)
+# The cache's entries survive Ctrl-C: written on the way out, loaded on the way in - and
+# every few seconds, so that a crash loses only the last few seconds.
+snapshot=${CACHE_SNAPSHOT:-var/cache.snapshot}
+mkdir -p "$(dirname "$snapshot")"
+"$bin/python" -m backends.cache --port "$cache_port" --snapshot "$snapshot" \
+    --snapshot-interval "${SNAPSHOT_INTERVAL_S:-5}" --log-calls & pids+=($!)
 "$bin/gunicorn" -c gunicorn.conf.py gateway.wsgi:app & pids+=($!)
 wait -n
