@@ -6,12 +6,21 @@ Values that users tune come from ``GATEWAY_*`` variables through ``Settings``.
 """
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
-from gateway.config import Settings
+from gateway.catalog import load_all
+from gateway.config import ConfigError, Settings
 
-settings = Settings.from_env()
+# Read and check every setting here, in the master, before any worker starts: a bad
+# value stops start-up with one line naming the variable, not a traceback per worker.
+try:
+    settings = Settings.from_env()
+    load_all(settings)  # every service's module, IDL and options
+except ConfigError as err:
+    print(f"gateway: configuration error: {err}", file=sys.stderr, flush=True)
+    sys.exit(2)
 
 # Server socket
 #

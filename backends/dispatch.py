@@ -1,131 +1,102 @@
-"""The generated ``Processor``'s work for an ordinary call, without its pure-Python framing.
+"""What the generated ``Processor`` does with a call, over the shared method table.
 
-Apache's generated processor reads the message header through the pure-Python protocol
-(a dozen small reads and struct calls) and writes the reply header the same way; under
-load that was a fifth of a backend's CPU per call. Here a strict binary-protocol CALL or
-ONEWAY message for a known method is decoded and answered directly - arguments and
-result through ``fastbinary``, as the generated code does - and anything else (an unknown
-method, an old non-strict header, a message type a server never receives) is left to
-the generated processor, which answers it as it always has.
+The generated processor reads and writes through the pure-Python protocol classes, one
+small read per header field; under load that was a fifth of a backend's CPU per call, and
+it speaks only the protocol it is given. Here the codec (``thrift_wire``) decodes the
+arguments in whatever format the client used, and this module calls the handler and
+says what to answer - exactly what the generated ``process_<method>`` would:
 
-What the handler raises is treated exactly as the generated ``process_<method>`` treats
-it: a declared exception goes into the result, ``TApplicationException`` and any other
-error are logged and answered as an application exception, transport errors propagate.
+* a declared exception goes into the result struct; ``TApplicationException`` and any
+  other error are logged and answered as an application exception; transport errors
+  propagate (the connection is dropped);
+* an unknown method is answered ``TApplicationException(UNKNOWN_METHOD)`` under the name
+  it was called by; a oneway method gets no answer, whatever happens in it;
+* a call by ``Service:method`` (a ``TMultiplexedProtocol`` client) for this service is
+  answered under the bare name, as ``TMultiplexedProcessor`` does.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
-from dataclasses import dataclass
-from struct import Struct
-from typing import Any, Callable
+from typing import Any, NamedTuple
 
-from thrift.protocol import fastbinary
-from thrift.protocol.TBinaryProtocol import TBinaryProtocol, TBinaryProtocolAccelerated
 from thrift.Thrift import TApplicationException, TMessageType
-from thrift.transport.TTransport import TMemoryBuffer, TTransportException
+from thrift.transport.TTransport import TTransportException
 
-from thrift_idl import wire
+from thrift_wire.codec import Call
+from thrift_wire.methods import MethodSpec, ServiceMethods
+from thrift_wire.protocols import APPLICATION_EXCEPTION_SPEC
 
 log = logging.getLogger(__name__)
 
-_HEAD = Struct("!ii")  # version and type, method name length
 
-
-@dataclass(frozen=True)
-class _Method:
+class Reply(NamedTuple):
     name: str
-    call: Callable[..., Any]  # the handler's method
-    arg_names: tuple[str, ...]  # in the IDL's order, as the generated code passes them
-    args_spec: list[Any]
-    result_class: type | None  # None: oneway
-    result_spec: list[Any] | None
-    returns: bool  # False for void: its result class has no `success` (with `py:slots` none can be added)
-    declared: tuple[tuple[type, str], ...]  # exception class -> its field in the result
-    reply_head: bytes  # strict REPLY header up to the sequence id
-    exception_head: bytes  # strict EXCEPTION header up to the sequence id
+    type: int
+    value: Any
+    spec: list[Any]
 
 
 class Dispatcher:
-    """Answers call messages for one generated service module and its handler."""
+    """Calls for one service's handler: what to decode each into, what to answer."""
 
-    def __init__(self, module: Any, handler: Any) -> None:
-        self._methods: dict[bytes, _Method] = {}
-        for name in vars(module.Iface):
-            if name.startswith("_"):
-                continue
-            args_class = getattr(module, f"{name}_args")
-            result_class = getattr(module, f"{name}_result", None)
-            declared = tuple((f[3][0], f[2]) for f in (result_class.thrift_spec if result_class else ())
-                             if f is not None and f[0] != 0)
-            encoded = name.encode("utf-8")
-            self._methods[encoded] = _Method(
-                name=name,
-                call=getattr(handler, name),
-                arg_names=tuple(inspect.signature(getattr(module.Iface, name)).parameters)[1:],
-                args_spec=[args_class, args_class.thrift_spec],
-                result_class=result_class,
-                result_spec=[result_class, result_class.thrift_spec] if result_class else None,
-                returns=any(f is not None and f[0] == 0 for f in (result_class.thrift_spec if result_class else ())),
-                declared=declared,
-                reply_head=wire.message_head(TMessageType.REPLY, encoded),
-                exception_head=wire.message_head(TMessageType.EXCEPTION, encoded),
-            )
+    def __init__(self, methods: ServiceMethods, handler: Any) -> None:
+        self._prefix = f"{methods.name}:"
+        self._methods = {name: (spec, getattr(handler, name)) for name, spec in methods.methods.items()}
 
-    def answer(self, message: bytes) -> bytes | None:
-        """The reply message (``b""`` for a oneway call), or None when the message is not
-        an ordinary call: the generated processor must answer it."""
-        if len(message) < 12:
+    def _find(self, name: str) -> tuple[MethodSpec, Any] | None:
+        found = self._methods.get(name)
+        if found is None and name.startswith(self._prefix):
+            found = self._methods.get(name[len(self._prefix):])
+        return found
+
+    def lookup(self, name: str, mtype: int) -> tuple[Any, list[Any]] | None:
+        """What to decode a message's arguments into (the codec's lookup)."""
+        found = self._find(name) if mtype in (TMessageType.CALL, TMessageType.ONEWAY) else None
+        if found is None:
             return None
-        version, name_size = _HEAD.unpack_from(message, 0)
-        message_type = version & 0xFF
-        if (version & TBinaryProtocol.VERSION_MASK != TBinaryProtocol.VERSION_1
-                or message_type not in (TMessageType.CALL, TMessageType.ONEWAY)):
+        spec = found[0]
+        return spec.args_class(), spec.args_spec
+
+    def answer(self, call: Call) -> Reply | None:
+        """The reply to ``call``, or None for a oneway call."""
+        found = self._find(call.name) if call.args is not None else None
+        if found is None:
+            if call.type not in (TMessageType.CALL, TMessageType.ONEWAY):
+                error = TApplicationException(TApplicationException.INVALID_MESSAGE_TYPE,
+                                              f"a server does not take message type {call.type}")
+            else:
+                error = TApplicationException(TApplicationException.UNKNOWN_METHOD, f"Unknown function {call.name}")
+            return Reply(call.name, TMessageType.EXCEPTION, error, APPLICATION_EXCEPTION_SPEC)
+        method, function = found
+        arguments = [getattr(call.args, n) for n in method.arg_names]
+        if method.oneway:
+            try:
+                function(*arguments)
+            except TTransportException:
+                raise
+            except Exception:
+                log.exception("Exception in oneway handler")
             return None
-        body_at = 12 + name_size
-        if not 0 <= name_size <= len(message) - 12:
-            return None
-        method = self._methods.get(message[8 : 8 + name_size])
-        if method is None or (message_type == TMessageType.ONEWAY) != (method.result_class is None):
-            return None
-        seqid = message[8 + name_size : body_at]
-        args = method.args_spec[0]()
-        fastbinary.decode_binary(args, wire.FastDecoderInput(message[body_at:]), method.args_spec)
-        if method.result_class is None:
-            self._oneway(method, args)
-            return b""
+        assert method.result_class is not None and method.result_spec is not None
         result = method.result_class()
         try:
-            value = method.call(*[getattr(args, n) for n in method.arg_names])
-            if method.returns:
+            value = function(*arguments)
+            if method.returns_value:
                 result.success = value
         except TTransportException:
             raise
         except Exception as err:
             field = next((f for cls, f in method.declared if isinstance(err, cls)), None)
             if field is None:
-                return method.exception_head + seqid + _application_exception(err)
+                return Reply(method.name, TMessageType.EXCEPTION, _application_exception(err), APPLICATION_EXCEPTION_SPEC)
             setattr(result, field, err)
-        return method.reply_head + seqid + fastbinary.encode_binary(result, method.result_spec)
-
-    @staticmethod
-    def _oneway(method: _Method, args: Any) -> None:
-        try:
-            method.call(*[getattr(args, n) for n in method.arg_names])
-        except TTransportException:
-            raise
-        except Exception:
-            log.exception("Exception in oneway handler")
+        return Reply(method.name, TMessageType.REPLY, result, method.result_spec)
 
 
-def _application_exception(err: Exception) -> bytes:
+def _application_exception(err: Exception) -> TApplicationException:
     if isinstance(err, TApplicationException):
         log.exception("TApplication exception in handler")
-        reply = err
-    else:
-        log.exception("Unexpected exception in handler")
-        reply = TApplicationException(TApplicationException.INTERNAL_ERROR, "Internal error")
-    out = TMemoryBuffer()
-    reply.write(TBinaryProtocolAccelerated(out, fallback=False))
-    return out.getvalue()
+        return err
+    log.exception("Unexpected exception in handler")
+    return TApplicationException(TApplicationException.INTERNAL_ERROR, "Internal error")

@@ -3,6 +3,10 @@
 Apache Thrift's Python servers either block the whole process on one client
 (TSimpleServer) or spend an OS thread per connection. Under gevent a greenlet per
 connection costs a few kilobytes, and an idle or slow client blocks nobody.
+
+Each client is read in the format its first bytes show - framed or unframed, binary,
+compact or JSON, or THeader - and answered in kind (``thrift_wire.codec``), so the
+tutorial's ``TBufferedTransport`` client works as well as the gateway's THeader one.
 """
 
 from __future__ import annotations
@@ -11,9 +15,7 @@ import importlib
 import logging
 import signal
 import socket
-import struct
 import time
-from io import BytesIO
 from typing import Any
 
 import gevent
@@ -21,15 +23,16 @@ from gevent.event import Event
 from gevent.monkey import get_original
 from gevent.pool import Pool
 from gevent.server import StreamServer
-from thrift.protocol.TBinaryProtocol import TBinaryProtocolAccelerated
+from thrift.protocol.TProtocol import TProtocolException
 from thrift.Thrift import TProcessor
-from thrift.transport.TTransport import CReadableTransport, TTransportBase
 
 from backends.dispatch import Dispatcher
-from thrift_idl import wire
+from thrift_wire.codec import Call, FrameError, ServerCodec, detect
+from thrift_wire.headers import REQUEST_ID_HEADER
+from thrift_wire.sockets import send_all
+from thrift_wire.methods import ServiceMethods
 
 log = logging.getLogger(__name__)
-
 
 # The real poll(), not gevent's: stop() must look at every waiting connection without
 # yielding, or connections that end meanwhile change the table it is looking at.
@@ -64,9 +67,10 @@ class ThriftServer:
         drain_timeout_s: float = 10.0,
         log_calls: bool = False,
     ) -> None:
-        self._processor = processor
-        # Ordinary calls skip the generated processor's pure-Python framing (dispatch.py).
-        self._dispatcher = Dispatcher(importlib.import_module(type(processor).__module__), processor._handler)
+        # The generated processor names the service module and holds the handler; the
+        # calls themselves go through the shared method table (dispatch.py).
+        module = importlib.import_module(type(processor).__module__)
+        self._dispatcher = Dispatcher(ServiceMethods(module), processor._handler)
         self._log_calls = log_calls
         self._delay_s = delay_ms / 1000.0
         self._drain_timeout_s = drain_timeout_s
@@ -106,19 +110,16 @@ class ThriftServer:
 
     def _serve_connection(self, sock: socket.socket, address: Any) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        frames = wire.FrameReader()
-        # One pair of buffers and protocols per connection, refilled per call: making
-        # them anew for every call cost more than the call itself.
-        inbound, outbound = _Inbound(), _Outbound()
-        iprot, oprot = _protocol(inbound), _protocol(outbound)
+        codec: ServerCodec | None = None
+        first = b""  # a new client's bytes until they show its transport and protocol
         me, hub = gevent.getcurrent(), gevent.get_hub()
         # One readiness watcher for the connection's life: gevent's wait_read() would make
         # (and close) a new one for every call.
         readable = hub.loop.io(sock.fileno(), 1)
         try:
             while True:
-                body = frames.next_body()
-                if body is None:
+                call = codec.next_call(self._dispatcher.lookup) if codec is not None else None
+                if call is None:
                     if self._stopping:
                         return
                     self._waiting[me] = sock
@@ -129,104 +130,41 @@ class ThriftServer:
                     data = sock.recv(65536)
                     if not data:
                         return
-                    frames.feed(data)
+                    if codec is not None:
+                        codec.feed(data)
+                    else:
+                        first += data
+                        fmt = detect(first)
+                        if fmt is not None:
+                            codec = ServerCodec(fmt)
+                            codec.feed(first)
                     continue
                 if self._delay_s:
                     gevent.sleep(self._delay_s)
-                reply = self._answer(body, address, inbound, outbound, iprot, oprot)
+                reply = self._answer(codec, call, address)  # type: ignore[arg-type]
                 if reply:
-                    wire.send_frame(sock, reply)
-        except EOFError:
-            pass
+                    send_all(sock, reply)
         except gevent.GreenletExit:
             pass
-        except (wire.FrameError, OSError) as err:
+        except (FrameError, TProtocolException, OSError) as err:
+            # A malformed message leaves the stream out of step: the only safe answer is
+            # to drop this connection.
             log.info("closing connection from %s: %s", address, err)
         except Exception:
-            # A malformed message (bad UTF-8, a length over the limits, ...) leaves the
-            # stream out of sync: the only safe answer is to drop this connection.
-            log.exception("closing connection from %s after a protocol error", address)
+            log.exception("closing connection from %s after an error", address)
         finally:
             readable.close()
             sock.close()
 
-    def _answer(self, body: bytes, address: Any, inbound: _Inbound, outbound: _Outbound,
-                iprot: TBinaryProtocolAccelerated, oprot: TBinaryProtocolAccelerated) -> bytes:
-        """The whole reply frame to one request frame (empty for a oneway call).
-
-        A plain framed message is answered plainly; one in a THeader frame is answered
-        in one, and its headers (the gateway's request id) go to the call's log line.
-        """
-        headers: dict[str, str] | None = None
-        seqid = 0
-        message = body
-        if body[:2] == wire.THEADER_MAGIC:
-            headers, message, seqid = wire.split_theader(body)
+    def _answer(self, codec: ServerCodec, call: Call, address: Any) -> bytes:
+        """The bytes of the reply to one call (empty for a oneway call), in the call's
+        own format; with --log-calls, a line with the call's THeader request id."""
         started = time.perf_counter() if self._log_calls else 0.0
-        reply = self._dispatcher.answer(message)
-        if reply is None:
-            inbound.refill(message)
-            outbound.clear()
-            self._processor.process(iprot, oprot)
-            reply = outbound.getvalue()
+        reply = self._dispatcher.answer(call)
         if self._log_calls:
-            log.info("call %s from %s request_id=%s %.3f ms", _method_name(message), address[0],
-                     (headers or {}).get(wire.REQUEST_ID_HEADER, "-"), (time.perf_counter() - started) * 1000)
-        if not reply:
+            log.info("call %s from %s request_id=%s %s/%s %.3f ms", call.name, address[0],
+                     call.headers.get(REQUEST_ID_HEADER, "-"), codec.format.transport, call.protocol.name,
+                     (time.perf_counter() - started) * 1000)
+        if reply is None:
             return b""
-        if headers is not None:
-            return wire.theader_frame(reply, seqid, {})
-        return struct.pack("!i", len(reply)) + reply
-
-
-def _protocol(transport: TTransportBase) -> TBinaryProtocolAccelerated:
-    return TBinaryProtocolAccelerated(transport, fallback=False, string_length_limit=wire.MAX_STRING_BYTES,
-                                      container_length_limit=wire.MAX_CONTAINER_ITEMS)
-
-
-class _Inbound(TTransportBase, CReadableTransport):
-    """The message being processed, for the processor's protocol to read (Python-level
-    reads for the message header, the C decoder's buffer for the arguments)."""
-
-    def __init__(self) -> None:
-        self._buffer = BytesIO()
-
-    def refill(self, message: bytes) -> None:
-        self._buffer = BytesIO(message)
-
-    def read(self, sz: int) -> bytes:
-        return self._buffer.read(sz)
-
-    @property
-    def cstringio_buf(self) -> BytesIO:
-        return self._buffer
-
-    def cstringio_refill(self, partialread: bytes, reqlen: int) -> BytesIO:
-        raise EOFError("message ended inside a value")
-
-
-class _Outbound(TTransportBase):
-    """Where the processor writes its reply."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def clear(self) -> None:
-        self._parts = []
-
-    def write(self, buf: bytes) -> None:
-        self._parts.append(buf)
-
-    def flush(self) -> None:
-        pass
-
-    def getvalue(self) -> bytes:
-        return b"".join(self._parts)
-
-
-def _method_name(message: bytes) -> str:
-    try:
-        (size,) = struct.unpack_from("!I", message, 4)
-        return message[8 : 8 + size].decode("utf-8", "replace")
-    except struct.error:
-        return "?"
+        return codec.encode_reply(call, reply.name, reply.type, reply.value, reply.spec)

@@ -18,7 +18,9 @@ from werkzeug.wsgi import get_content_length
 from gateway import validation
 from gateway.backends import Backends
 from gateway.errors import BadGateway, NotFound
+from gateway.observability import REQUEST_ID_ENVIRON_KEY
 from gateway.rpc import Rpc
+from thrift_wire.headers import REQUEST_ID_HEADER
 
 Environ = dict[str, Any]
 Answer = Union[dict[str, Any], tuple[dict[str, Any], int]]
@@ -58,21 +60,27 @@ def json_body(environ: Environ) -> dict[str, Any]:
     return validation.json_object(validation.read_body(environ, get_content_length(environ)))
 
 
+def call_headers(environ: Environ) -> dict[str, str] | None:
+    """The THeader headers a backend call made for this request carries: its id."""
+    request_id = environ.get(REQUEST_ID_ENVIRON_KEY)
+    return {REQUEST_ID_HEADER: request_id} if request_id else None
+
+
 def _key(environ: Environ, key: str) -> str:
     return validation.cache_key(key, environ.get("PATH_INFO", ""))
 
 
-def _calculate(backends: Backends, op: str, a: int, b: int) -> dict[str, Any]:
-    return {"op": op, "a": a, "b": b, "result": backends.calculator.call(op, a, b)}
+def _calculate(ctx: Context, environ: Environ, op: str, a: int, b: int) -> dict[str, Any]:
+    return {"op": op, "a": a, "b": b, "result": ctx.backends.calculator.call(op, a, b, headers=call_headers(environ))}
 
 
-def _store(backends: Backends, key: str, body: dict[str, Any]) -> None:
+def _store(ctx: Context, environ: Environ, key: str, body: dict[str, Any]) -> None:
     value, ttl = validation.encoded_value(body), validation.ttl(body)
-    backends.cache.call("put", key, value, ttl, key=key)
+    ctx.backends.cache.call("put", key, value, ttl, key=key, headers=call_headers(environ))
 
 
-def _load(backends: Backends, key: str) -> Any:
-    stored = backends.cache.call("get", key, key=key)
+def _load(ctx: Context, environ: Environ, key: str) -> Any:
+    stored = ctx.backends.cache.call("get", key, key=key, headers=call_headers(environ))
     try:
         return json.loads(stored)
     except ValueError:
@@ -83,19 +91,20 @@ def _load(backends: Backends, key: str) -> Any:
 
 @_route("GET", "/add/<a>/<b>")
 def add(ctx: Context, environ: Environ, a: str, b: str) -> dict[str, Any]:
-    return {"result": ctx.backends.calculator.call("add", validation.path_int("a", a), validation.path_int("b", b))}
+    return {"result": ctx.backends.calculator.call("add", validation.path_int("a", a), validation.path_int("b", b),
+                                                   headers=call_headers(environ))}
 
 
 @_route("GET", "/calc/<op>/<a>/<b>")
 def calc_path(ctx: Context, environ: Environ, op: str, a: str, b: str) -> dict[str, Any]:
-    return _calculate(ctx.backends, validation.operation(op), validation.path_int("a", a), validation.path_int("b", b))
+    return _calculate(ctx, environ, validation.operation(op), validation.path_int("a", a), validation.path_int("b", b))
 
 
 @_route("POST", "/calc")
 def calc_body(ctx: Context, environ: Environ) -> dict[str, Any]:
     body = json_body(environ)
     op = validation.operation(body.get("op"))
-    return _calculate(ctx.backends, op, validation.json_int(body, "a"), validation.json_int(body, "b"))
+    return _calculate(ctx, environ, op, validation.json_int(body, "a"), validation.json_int(body, "b"))
 
 
 # Cache --------------------------------------------------------------------------------
@@ -103,27 +112,27 @@ def calc_body(ctx: Context, environ: Environ) -> dict[str, Any]:
 @_route("PUT", "/cache/<key:key>")
 def cache_put(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
-    _store(ctx.backends, key, json_body(environ))
+    _store(ctx, environ, key, json_body(environ))
     return {"key": key, "stored": True}
 
 
 @_route("GET", "/cache/<key:key>")
 def cache_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
-    return {"key": key, "value": _load(ctx.backends, key)}
+    return {"key": key, "value": _load(ctx, environ, key)}
 
 
 @_route("DELETE", "/cache/<key:key>")
 def cache_delete(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
-    ctx.backends.cache.call("remove", key, key=key)
+    ctx.backends.cache.call("remove", key, key=key, headers=call_headers(environ))
     return {"key": key, "deleted": True}
 
 
 @_route("POST", "/set")
 def seed_set(ctx: Context, environ: Environ) -> dict[str, Any]:
     body = json_body(environ)
-    _store(ctx.backends, validation.checked_key(body.get("key")), body)
+    _store(ctx, environ, validation.checked_key(body.get("key")), body)
     return {"success": True}
 
 
@@ -131,7 +140,7 @@ def seed_set(ctx: Context, environ: Environ) -> dict[str, Any]:
 def seed_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
     try:
-        return {"value": _load(ctx.backends, key)}
+        return {"value": _load(ctx, environ, key)}
     except NotFound:
         # The seed API answered a miss with null rather than 404; kept for its users.
         return {"value": None}
@@ -141,7 +150,11 @@ def seed_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
 
 @_route("POST", "/rpc/<service>/<method>")
 def rpc_call(ctx: Context, environ: Environ, service: str, method: str) -> Answer:
-    spec, result = ctx.rpc.call(service, method, json_body(environ))
+    _, found = ctx.rpc.lookup(service, method)  # an unknown one is 404 whatever the body
+    raw = validation.read_body(environ, get_content_length(environ))
+    # A method without arguments needs no body: `curl -X POST .../rpc/calculator/ping`.
+    body = {} if not found.arguments and not raw.strip() else validation.json_object(raw)
+    spec, result = ctx.rpc.call(service, method, body, call_headers(environ))
     if spec.oneway:
         return {}, 202  # sent; a oneway call has no answer to wait for
     return {} if spec.result is None else {"result": result}

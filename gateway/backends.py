@@ -8,24 +8,23 @@ errors.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from typing import Any, Callable, Iterable
 
 import gevent
-from thrift.Thrift import TException
+from thrift.Thrift import TApplicationException, TException
 from uhashring import HashRing
 
 from gateway import errors, metrics, observability
-from gateway.config import Address, Settings
 from gateway.balancer import Balancer, RetryBudget
+from gateway.catalog import ServiceConfig, load_all
+from gateway.config import Settings
 from gateway.pool import ConnectionPool
-from gateway.thrift_client import ServiceSpec, thrift_opener
-from thrift_idl.gen.cache import Cache
+from gateway.thrift_client import thrift_opener
 from thrift_idl.gen.cache import ttypes as cache_types
-from thrift_idl.gen.calculator import Calculator
 from thrift_idl.gen.calculator import ttypes as calculator_types
+from thrift_wire.methods import MethodSpec, ServiceMethods
 from thrift_idl.gen.calculator.constants import DIVISION_BY_ZERO, OVERFLOW
 
 log = logging.getLogger(__name__)
@@ -61,9 +60,16 @@ class Service:
     """
 
     def __init__(
-        self, name: str, pools: Iterable[ConnectionPool], *, by_key: bool = False, idempotent: bool = False
+        self, name: str, pools: Iterable[ConnectionPool], methods: ServiceMethods, *, by_key: bool = False,
+        idempotent: bool = False, health: MethodSpec | None = None, health_is_probe: bool = False,
+        carries_headers: bool = True,
     ) -> None:
         self.name = name
+        self.methods = methods
+        self._health = health or methods["ping"]
+        self._health_is_probe = health_is_probe
+        # Only THeader carries headers; elsewhere they are not even built.
+        self.carries_headers = carries_headers
         self.pools = {pool.label: pool for pool in pools}
         self.balancer: Balancer[ConnectionPool] = Balancer(list(self.pools.values()), on_ejection=self._ejected)
         self._budget = RetryBudget() if idempotent else None
@@ -74,11 +80,16 @@ class Service:
             return self.balancer.instances[0]
         return self.pools[self._ring.get_node(key)]
 
-    def call(self, method: str, *args: Any, key: str | None = None, translate: bool = True) -> Any:
-        """Call ``method``; with ``translate`` the IDL's declared exceptions come back as
-        the gateway's errors (for the hand-written routes), else as they were raised."""
+    def call(self, method_name: str, *args: Any, key: str | None = None, translate: bool = True,
+             headers: dict[str, str] | None = None) -> Any:
+        """Call a method; with ``translate`` the IDL's declared exceptions come back as
+        the gateway's errors (for the hand-written routes), else as they were raised.
+        ``headers`` (the request id) go with the call where the transport carries them."""
+        method = self.methods[method_name]
+        if not self.carries_headers:
+            headers = None
         if key is not None:
-            return self._call(self.pool_for_key(key), method, args, translate)
+            return self._call(self.pool_for_key(key), method, args, translate, headers)
         if self._budget is not None:
             self._budget.deposit()
         tried: list[ConnectionPool] = []
@@ -86,7 +97,7 @@ class Service:
             pool = self.balancer.pick(exclude=tried)
             assert pool is not None  # a retry happens only while some instance is untried
             try:
-                result = self._call(pool, method, args, translate)
+                result = self._call(pool, method, args, translate, headers)
             except errors.Overloaded:
                 raise  # our own pool is full: not the instance's fault, and no retry
             except errors.BackendUnavailable:
@@ -105,11 +116,12 @@ class Service:
             self.balancer.succeeded(pool)
             return result
 
-    def _call(self, pool: ConnectionPool, method: str, args: tuple[Any, ...], translate: bool) -> Any:
+    def _call(self, pool: ConnectionPool, method: MethodSpec, args: tuple[Any, ...], translate: bool,
+              headers: dict[str, str] | None) -> Any:
         outcome = "ok"
         started = time.perf_counter()
         try:
-            return pool.call(method, *args)
+            return pool.call(method, *args, headers=headers)
         except errors.GatewayError as err:
             outcome = err.code
             raise
@@ -120,7 +132,7 @@ class Service:
                 raise
             raise to_gateway_error(err) from err
         finally:
-            metrics.thrift_call(self.name, pool.label, method, outcome, time.perf_counter() - started)
+            metrics.thrift_call(self.name, pool.label, method.name, outcome, time.perf_counter() - started)
             observability.note_backend_call(self.name, pool.label)
 
     def _ejected(self, pool: ConnectionPool, backoff_s: float) -> None:
@@ -128,13 +140,24 @@ class Service:
         metrics.ejection(self.name, pool.label)
 
     def ping_all(self) -> dict[str, str]:
-        """``ping`` every address at once: address -> "ok" or the error's code."""
+        """The health call at every address at once, sent as real calls are (same
+        transport, protocol, multiplexing): address -> "ok" or the error's code."""
 
         def ping(pool: ConnectionPool) -> str:
             try:
-                pool.call("ping")
+                pool.call(self._health)
+            except errors.BadGateway as err:
+                # The probe of a service without a health method: a server that answers
+                # "unknown method" in our format has read the call and is ready.
+                cause = err.__cause__
+                if (self._health_is_probe and isinstance(cause, TApplicationException)
+                        and cause.type == TApplicationException.UNKNOWN_METHOD):
+                    return "ok"
+                return err.code
             except errors.GatewayError as err:
                 return err.code
+            except TException:  # a health method that raised a declared exception
+                return "unhealthy"
             return "ok"
 
         jobs = {address: gevent.spawn(ping, pool) for address, pool in self.pools.items()}
@@ -153,44 +176,47 @@ class Service:
 class Backends:
     """Every service the gateway talks to; made once per worker by the app factory.
 
-    ``modules`` maps each service's name to its generated Thrift module - the Calculator,
-    the Cache, and those ``GATEWAY_RPC_SERVICES`` adds for the JSON transcoder.
+    ``catalog`` describes each - the Calculator, the Cache, and those
+    ``GATEWAY_RPC_SERVICES`` adds for the JSON transcoder.
     """
 
     def __init__(self, calculator: Service, cache: Service, extra: dict[str, Service] | None = None,
-                 modules: dict[str, Any] | None = None) -> None:
+                 catalog: dict[str, ServiceConfig] | None = None) -> None:
         self.calculator = calculator
         self.cache = cache
         self.by_name = {"calculator": calculator, "cache": cache, **(extra or {})}
-        self.modules = modules or {"calculator": Calculator, "cache": Cache}
+        self.catalog = catalog or {}
 
     @property
     def services(self) -> tuple[Service, ...]:
         return tuple(self.by_name.values())
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Backends:
-        def pools(name: str, module: Any, addrs: tuple[Address, ...]) -> list[ConnectionPool]:
-            spec = ServiceSpec(module)
-            return [
-                ConnectionPool(
-                    name, addr,
-                    thrift_opener(addr, spec, settings.connect_timeout_ms / 1000),
-                    size=settings.pool_size,
-                    checkout_timeout_s=settings.pool_timeout_ms / 1000,
-                    call_timeout_s=settings.call_timeout_ms / 1000,
-                )
-                for addr in addrs
-            ]
+    def from_settings(cls, settings: Settings, catalog: dict[str, ServiceConfig] | None = None) -> Backends:
+        catalog = catalog or load_all(settings)
 
-        modules: dict[str, Any] = {"calculator": Calculator, "cache": Cache}
-        extra = {}
-        for rpc in settings.rpc_services:
-            modules[rpc.name] = importlib.import_module(rpc.module)
-            extra[rpc.name] = Service(rpc.name, pools(rpc.name, modules[rpc.name], rpc.addrs))
+        def service(config: ServiceConfig, **kwargs: Any) -> Service:
+            target = config.target
+            connect_s = (target.connect_timeout_ms or settings.connect_timeout_ms) / 1000
+            pools = [
+                ConnectionPool(
+                    config.name, addr,
+                    thrift_opener(addr, config.format, connect_s),
+                    size=target.pool_size or settings.pool_size,
+                    checkout_timeout_s=settings.pool_timeout_ms / 1000,
+                    call_timeout_s=(target.call_timeout_ms or settings.call_timeout_ms) / 1000,
+                    idle_timeout_s=target.idle_timeout_ms / 1000,
+                )
+                for addr in target.addrs
+            ]
+            return Service(config.name, pools, config.methods, health=config.health,
+                           health_is_probe=config.health_is_probe,
+                           carries_headers=config.format.transport == "header", **kwargs)
+
+        extra = {name: service(config) for name, config in catalog.items() if name not in ("calculator", "cache")}
         return cls(
-            Service("calculator", pools("calculator", Calculator, settings.calculator_addrs), idempotent=True),
-            Service("cache", pools("cache", Cache, settings.cache_addrs), by_key=True),
+            service(catalog["calculator"], idempotent=True),
+            service(catalog["cache"], by_key=True),
             extra,
-            modules,
+            catalog,
         )

@@ -46,13 +46,84 @@ def _addresses(name: str, text: str) -> tuple[Address, ...]:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A service's backend addresses and how to talk to them: the options of an address
+    list (``host:port[,host:port]?transport=buffered&protocol=compact``). An option left
+    out is None here and takes the service's or the gateway's default where it is used."""
+
+    addrs: tuple[Address, ...]
+    transport: str | None = None  # framed, buffered, header; None: the service's default
+    protocol: str = "binary"  # binary, compact, json
+    multiplexed: str | None = None  # the name a TMultiplexedProcessor registered it under
+    pool_size: int | None = None  # None: GATEWAY_POOL_SIZE
+    connect_timeout_ms: int | None = None  # None: GATEWAY_CONNECT_TIMEOUT_MS
+    call_timeout_ms: int | None = None  # None: GATEWAY_CALL_TIMEOUT_MS
+    idle_timeout_ms: int = 60_000  # 0: a connection is closed after every call
+    health: str | None = None  # the method /readyz calls; None: the service's default
+
+    @property
+    def options(self) -> dict[str, object]:
+        """The options given, for messages and /readyz."""
+        return {k: v for k, v in vars(self).items() if k != "addrs" and v is not None}
+
+
+_OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_TRANSPORTS = ("framed", "buffered", "header")
+_PROTOCOLS = ("binary", "compact", "json")
+
+
+def _option(name: str, key: str, value: str) -> object:
+    if key == "transport":
+        if value not in _TRANSPORTS:
+            raise ConfigError(f"{name}: transport={value!r} is not one of {', '.join(_TRANSPORTS)}")
+        return value
+    if key == "protocol":
+        if value not in _PROTOCOLS:
+            raise ConfigError(f"{name}: protocol={value!r} is not one of {', '.join(_PROTOCOLS)}")
+        return value
+    if key in ("multiplexed", "health"):
+        if not _OPTION_NAME.fullmatch(value):
+            raise ConfigError(f"{name}: {key}={value!r} is not a Thrift name")
+        return value
+    if key == "pool_size":
+        return _int(f"{name}: pool_size", value, 1)
+    if key in ("connect_timeout_ms", "call_timeout_ms"):
+        return _int(f"{name}: {key}", value, 1)
+    if key == "idle_timeout_ms":
+        return _int(f"{name}: {key}", value, 0)
+    known = "transport, protocol, multiplexed, pool_size, connect_timeout_ms, call_timeout_ms, idle_timeout_ms, health"
+    raise ConfigError(f"{name}: unknown option {key!r} (known: {known})")
+
+
+def _target(name: str, text: str) -> Target:
+    """``host:port[,host:port][?option=value&...]``"""
+    addrs_text, _, query = text.partition("?")
+    options: dict[str, object] = {}
+    for pair in filter(None, query.split("&")):
+        key, eq, value = pair.partition("=")
+        key, value = key.strip(), value.strip()
+        if not eq or not value:
+            raise ConfigError(f"{name}: option {pair!r} is not name=value")
+        if key in options:
+            raise ConfigError(f"{name}: option {key!r} is given twice")
+        options[key] = _option(name, key, value)
+    if options.get("transport") == "header" and options.get("protocol") == "json":
+        raise ConfigError(f"{name}: THeader carries binary or compact, not json")
+    return Target(_addresses(name, addrs_text), **options)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class RpcService:
     """A Thrift service served by the JSON transcoder: its name in /rpc/<name>/...,
-    its generated service module, and its backend addresses."""
+    its generated service module, and its backends."""
 
     name: str
     module: str
-    addrs: tuple[Address, ...]
+    target: Target
+
+    @property
+    def addrs(self) -> tuple[Address, ...]:
+        return self.target.addrs
 
 
 _RPC_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -60,15 +131,15 @@ _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def _rpc_services(name: str, text: str) -> tuple[RpcService, ...]:
-    """``name=package.module.Service@host:port[,host:port];...``"""
+    """``name=package.module.Service@host:port[,host:port][?options];...``"""
     services = []
     for entry in filter(None, (e.strip() for e in text.split(";"))):
         label, eq, rest = entry.partition("=")
         module, at, addrs = rest.partition("@")
         label, module = label.strip(), module.strip()
         if not eq or not at or not _RPC_NAME.fullmatch(label) or not _MODULE.fullmatch(module):
-            raise ConfigError(f"{name}: {entry!r} is not name=package.module.Service@host:port[,host:port]")
-        services.append(RpcService(label, module, _addresses(f"{name} ({label})", addrs)))
+            raise ConfigError(f"{name}: {entry!r} is not name=package.module.Service@host:port[,host:port][?options]")
+        services.append(RpcService(label, module, _target(f"{name} ({label})", addrs)))
     names = [s.name for s in services]
     if len(set(names)) != len(names) or {"calculator", "cache"} & set(names):
         raise ConfigError(f"{name}: service names must be unique and not calculator or cache")
@@ -91,8 +162,8 @@ class Settings:
     # One gevent worker per core: each is a single-threaded event loop.
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     worker_connections: int = 1000
-    calculator_addrs: tuple[Address, ...] = (Address("127.0.0.1", 9090),)
-    cache_addrs: tuple[Address, ...] = (Address("127.0.0.1", 9091),)
+    calculator: Target = Target((Address("127.0.0.1", 9090),))
+    cache: Target = Target((Address("127.0.0.1", 9091),))
     pool_size: int = 64
     pool_timeout_ms: int = 1000
     connect_timeout_ms: int = 1000
@@ -121,9 +192,10 @@ class Settings:
         ):
             if (text := get(name)) is not None:
                 found[name.lower()] = _int(f"GATEWAY_{name}", text, minimum)
-        for name in ("CALCULATOR_ADDRS", "CACHE_ADDRS"):
+        for service in ("calculator", "cache"):
+            name = f"{service.upper()}_ADDRS"
             if (text := get(name)) is not None:
-                found[name.lower()] = _addresses(f"GATEWAY_{name}", text)
+                found[service] = _target(f"GATEWAY_{name}", text)
         if (text := get("RPC_SERVICES")) is not None:
             found["rpc_services"] = _rpc_services("GATEWAY_RPC_SERVICES", text)
         return cls(**found)  # type: ignore[arg-type]

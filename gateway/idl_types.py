@@ -1,28 +1,32 @@
-"""The full type of every method of a Thrift service, read from its IDL.
+"""The full type of every method of a Thrift service, from the compiler's description.
 
 The code Apache's compiler generates for Python keeps only wire types in ``thrift_spec``:
-an enum field is just an ``i32``, a union looks like any struct. The JSON transcoder
-needs more - enum names, unions, required fields - so it reads the IDL itself with
-thriftpy2's parser and describes each type as a small tree. Structs are still built and
-encoded with the generated classes (found by name), so the wire stays the gateway's own.
+an enum field is just an ``i32``, a union looks like any struct, a typedef is gone. The
+JSON transcoder needs more, so ``make idl`` also asks the compiler to describe each IDL
+(``thrift --gen xml:merge``, committed as ``idl.xml`` beside the generated package): the
+compiler accepts every valid IDL - annotations anywhere, includes, typedefs, constants,
+enums with explicit values, unions, ``extends`` - so every IDL that compiles loads here.
+Each type becomes a small tree; structs are still built and encoded with the generated
+classes (found through each document's ``namespace py``), so the wire stays Thrift's.
 """
 
 from __future__ import annotations
 
-import itertools
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from xml.etree import ElementTree
 
 ROOT = Path(__file__).resolve().parent.parent
+_NS = "{http://thrift.apache.org/xml/idl}"
+_SCALARS = {"bool": "bool", "byte": "byte", "i8": "byte", "i16": "i16", "i32": "i32", "i64": "i64",
+            "double": "double", "string": "string", "binary": "binary"}
 
-# thriftpy2's TType numbers (its BINARY is a pseudo type of its own).
-_BOOL, _BYTE, _DOUBLE, _I16, _I32, _I64, _STRING, _STRUCT, _MAP, _SET, _LIST, _BINARY = (
-    2, 3, 4, 6, 8, 10, 11, 12, 13, 14, 15, 18,
-)
-_SCALARS = {_BOOL: "bool", _BYTE: "byte", _DOUBLE: "double", _I16: "i16", _I32: "i32", _I64: "i64",
-            _STRING: "string", _BINARY: "binary"}
+
+class IdlError(ValueError):
+    """The IDL description is missing or says something this reader cannot use."""
 
 
 @dataclass(frozen=True)
@@ -102,88 +106,117 @@ class ServiceTypes:
     methods: dict[str, Method]
 
 
-_module_names = itertools.count()
-
-
 def load(service_module: ModuleType) -> ServiceTypes:
     """The types of a generated service module (``tests.gen.showcase.Showcase``)."""
-    import thriftpy2
+    package, service_name = service_module.__name__.rsplit(".", 1)
+    description = Path(importlib.import_module(package).__file__ or "").parent / "idl.xml"
+    if not description.is_file():
+        raise IdlError(f"{package} has no idl.xml beside it: regenerate it with `make idl`")
+    try:
+        root = ElementTree.parse(description).getroot()
+    except ElementTree.ParseError as err:
+        raise IdlError(f"{description}: {err}") from None
+    documents = {doc.get("name", ""): doc for doc in root.iter(f"{_NS}document")}
+    own = next((name for name, doc in documents.items() if _py_namespace(doc) == package), None)
+    if own is None:
+        raise IdlError(f"{description} does not describe {package}")
+    return _Builder(documents).service(own, service_name)
 
-    package = service_module.__name__.rsplit(".", 1)[0]
-    idl_path = getattr(__import__(package, fromlist=["IDL"]), "IDL", None)
-    if idl_path is None:
-        raise ValueError(f"{package} does not say which IDL it came from: regenerate it with `make idl`")
-    idl = thriftpy2.load(str(ROOT / idl_path), module_name=f"gateway_idl_{next(_module_names)}_thrift")
-    ttypes = __import__(f"{package}.ttypes", fromlist=["ttypes"])
-    service_name = service_module.__name__.rsplit(".", 1)[1]
-    return _Builder(idl, ttypes, service_module).service(getattr(idl, service_name))
+
+def _py_namespace(document: ElementTree.Element) -> str | None:
+    found = document.find(f"{_NS}namespace[@name='py']")
+    return found.get("value") if found is not None else None
 
 
 class _Builder:
-    def __init__(self, idl: Any, ttypes: ModuleType, service_module: ModuleType) -> None:
-        meta = idl.__thrift_meta__
-        self._unions = {cls.__name__ for cls in meta.get("unions", [])}
-        self._exceptions = {cls.__name__ for cls in meta.get("exceptions", [])}
-        self._ttypes = ttypes
-        self._service_module = service_module
-        self._structs: dict[str, Struct] = {}
+    def __init__(self, documents: dict[str, ElementTree.Element]) -> None:
+        self._documents = documents
+        self._structs: dict[tuple[str, str], Struct] = {}
+        self._enums: dict[tuple[str, str], Enum] = {}
 
-    def service(self, spec: Any) -> ServiceTypes:
-        methods = {}
-        for name in spec.thrift_services:
-            args = getattr(spec, f"{name}_args")
-            result = getattr(spec, f"{name}_result")
-            result_fields = self._fields(result.thrift_spec)
-            success = next((f for f in result_fields if f.id == 0), None)
-            arguments = self._fields(args.thrift_spec)
-            # Thrift ignores "optional" in argument lists, and a handler written for
-            # add(a, b) is not ready for a missing a: an argument is required unless the
-            # IDL gives it a default.
-            defaults = dict(args.default_spec)
-            for argument in arguments:
-                argument.required = argument.required or defaults.get(argument.name) is None
-            methods[name] = Method(
-                name=name,
-                arguments=arguments,
-                result=success.type if success else None,
-                exceptions=[f for f in result_fields if f.id != 0],
-                oneway=bool(getattr(result, "oneway", False)),
-            )
-        return ServiceTypes(spec.__name__, methods)
+    def _definition(self, module: str, name: str) -> ElementTree.Element:
+        document = self._documents.get(module)
+        found = None if document is None else next((d for d in document if d.get("name") == name), None)
+        if found is None:
+            raise IdlError(f"the IDL description has no {module}.{name}")
+        return found
 
-    def _fields(self, spec: dict[int, tuple[Any, ...]]) -> list[Field]:
-        fields = []
-        for fid in sorted(spec):
-            entry = spec[fid]
-            ttype, name, required = entry[0], entry[1], entry[-1]
-            args = entry[2] if len(entry) == 4 else None
-            fields.append(Field(fid, name, self._type(ttype, args), bool(required)))
-        return fields
+    def service(self, module: str, name: str) -> ServiceTypes:
+        spec = self._definition(module, name)
+        methods: dict[str, Method] = {}
+        while True:
+            for method in spec.iter(f"{_NS}method"):
+                methods.setdefault(method.get("name", ""), self._method(module, method))
+            parent = spec.get("parent-id")
+            if parent is None:
+                return ServiceTypes(name, methods)
+            module = spec.get("parent-module") or module
+            spec = self._definition(module, parent)
 
-    def _type(self, ttype: int, args: Any) -> Any:
-        if ttype == _I32 and args is not None:  # thriftpy2 keeps the enum class here
-            return Enum(args.__name__, dict(args._NAMES_TO_VALUES), dict(args._VALUES_TO_NAMES))
-        if ttype in _SCALARS:
-            return Scalar(_SCALARS[ttype])
-        if ttype == _STRUCT:
-            return self._struct(args)
-        if ttype in (_LIST, _SET):
-            elem = self._type(*self._unpack(args))
-            return ListOf(elem) if ttype == _LIST else SetOf(elem)
-        if ttype == _MAP:
-            key, value = args
-            return MapOf(self._type(*self._unpack(key)), self._type(*self._unpack(value)))
-        raise ValueError(f"unsupported Thrift type {ttype}")
+    def _method(self, module: str, element: ElementTree.Element) -> Method:
+        returns = element.find(f"{_NS}returns")
+        result = None if returns is None or returns.get("type") == "void" else self._type(module, returns)
+        arguments = [self._field(module, arg) for arg in element.findall(f"{_NS}arg")]
+        for argument, element_ in zip(arguments, element.findall(f"{_NS}arg")):
+            # Thrift itself ignores requiredness in argument lists, and a handler written
+            # for add(a, b) is not ready for a missing a: an argument is required unless
+            # the IDL marks it optional or gives it a default.
+            argument.required = element_.get("required") != "optional" and element_.find(f"{_NS}default") is None
+        return Method(
+            name=element.get("name", ""),
+            arguments=arguments,
+            result=result,
+            exceptions=[self._field(module, e) for e in element.findall(f"{_NS}throws")],
+            oneway=element.get("oneway") == "true",
+        )
 
-    @staticmethod
-    def _unpack(spec: Any) -> tuple[int, Any]:
-        return (spec, None) if isinstance(spec, int) else (spec[0], spec[1])
+    def _field(self, module: str, element: ElementTree.Element) -> Field:
+        return Field(int(element.get("field-id", "0")), element.get("name", ""), self._type(module, element),
+                     element.get("required") == "required")
 
-    def _struct(self, cls: Any) -> Struct:
-        name = cls.__name__
-        if name not in self._structs:
-            kind = "union" if name in self._unions else "exception" if name in self._exceptions else "struct"
-            generated = getattr(self._ttypes, name)
-            struct = self._structs[name] = Struct(name, kind, generated)
-            struct.fields = self._fields(cls.thrift_spec)  # after registering: a struct may contain itself
-        return self._structs[name]
+    def _type(self, module: str, element: ElementTree.Element) -> Any:
+        kind = element.get("type", "")
+        if kind in _SCALARS:
+            return Scalar(_SCALARS[kind])
+        if kind in ("list", "set"):
+            elem = self._type(module, _child(element, "elemType"))
+            return ListOf(elem) if kind == "list" else SetOf(elem)
+        if kind == "map":
+            return MapOf(self._type(module, _child(element, "keyType")), self._type(module, _child(element, "valueType")))
+        if kind == "id":
+            return self._named(element.get("type-module") or module, element.get("type-id", ""))
+        raise IdlError(f"unsupported Thrift type {kind!r}")
+
+    def _named(self, module: str, name: str) -> Any:
+        definition = self._definition(module, name)
+        tag = definition.tag.removeprefix(_NS)
+        if tag == "typedef":
+            return self._type(module, definition)
+        if tag == "enum":
+            if (module, name) not in self._enums:
+                values = {m.get("name", ""): int(m.get("value", "0")) for m in definition.findall(f"{_NS}member")}
+                self._enums[(module, name)] = Enum(name, values, {v: k for k, v in values.items()})
+            return self._enums[(module, name)]
+        if tag in ("struct", "union", "exception"):
+            return self._struct(module, name, tag, definition)
+        raise IdlError(f"{module}.{name} is a {tag}, not a type")
+
+    def _struct(self, module: str, name: str, kind: str, definition: ElementTree.Element) -> Struct:
+        if (module, name) not in self._structs:
+            package = _py_namespace(self._documents[module])
+            if package is None:
+                raise IdlError(f"{module}.thrift has no `namespace py`")
+            generated = getattr(importlib.import_module(f"{package}.ttypes"), name, None)
+            if generated is None:
+                raise IdlError(f"{package}.ttypes has no {name}: regenerate it with `make idl`")
+            struct = self._structs[(module, name)] = Struct(name, kind, generated)
+            # After registering: a struct may contain itself.
+            struct.fields = [self._field(module, f) for f in definition.findall(f"{_NS}field")]
+        return self._structs[(module, name)]
+
+
+def _child(element: ElementTree.Element, tag: str) -> ElementTree.Element:
+    found = element.find(f"{_NS}{tag}")
+    if found is None:
+        raise IdlError(f"a {element.get('type')} without its {tag}")
+    return found

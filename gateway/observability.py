@@ -33,9 +33,6 @@ _random = random.Random()
 # Each greenlet has its own context, so concurrent requests never see each other's.
 backends_called: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("backends_called", default=None)
 
-# The id of the request the current greenlet serves: Thrift calls carry it to backends.
-current_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("current_request_id", default=None)
-
 access_log = logging.getLogger("gateway.access")
 
 StartResponse = Callable[..., Any]
@@ -79,11 +76,9 @@ class RequestObserver:
 
         called: list[str] = []
         token = backends_called.set(called)
-        id_token = current_request_id.set(request_id)
         try:
             return self._app(environ, start)
         finally:
-            current_request_id.reset(id_token)
             backends_called.reset(token)
             elapsed = time.perf_counter() - started
             metrics.http_request(route, environ.get("REQUEST_METHOD", ""), status, elapsed)

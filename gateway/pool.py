@@ -15,6 +15,7 @@ the decision is made in ``finally`` from a flag, not in ``except Exception``.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Any, Callable, Protocol
 
@@ -29,7 +30,7 @@ from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overl
 
 
 class Connection(Protocol):
-    def call(self, method: str, args: tuple[Any, ...]) -> Any: ...
+    def call(self, method: Any, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any: ...
 
     def is_reusable(self) -> bool: ...
 
@@ -98,6 +99,7 @@ class ConnectionPool:
         size: int,
         checkout_timeout_s: float,
         call_timeout_s: float,
+        idle_timeout_s: float = 60.0,
     ) -> None:
         self.backend = backend
         self.address = address
@@ -106,10 +108,15 @@ class ConnectionPool:
         self._open = opener
         self._checkout_timeout_s = checkout_timeout_s
         self._call_timeout_s = call_timeout_s
+        # A connection idle longer than this is closed rather than reused: servers and
+        # middleboxes drop idle connections. 0 closes each after its call, for servers
+        # that serve one connection at a time (TSimpleServer) and would make every other
+        # connection wait while ours sits in the pool.
+        self._idle_timeout_s = idle_timeout_s
         self._slots = FairSlots(size)
         # LIFO: the most recently used connection is the one least likely to have been
-        # closed by the peer, and the rest can age out together.
-        self._idle: list[Connection] = []
+        # closed by the peer, and the rest can age out together. Each with when it came back.
+        self._idle: list[tuple[Connection, float]] = []
 
     @property
     def in_use(self) -> int:
@@ -119,8 +126,9 @@ class ConnectionPool:
     def idle(self) -> int:
         return len(self._idle)
 
-    def call(self, method: str, *args: Any) -> Any:
-        """Call ``method`` on the backend; raises only GatewayErrors and declared ones."""
+    def call(self, method: Any, *args: Any, headers: dict[str, str] | None = None) -> Any:
+        """Call ``method`` on the backend (``headers`` go with it where the transport
+        carries them); raises only GatewayErrors and declared ones."""
         if not self._slots.acquire(self._checkout_timeout_s):
             raise Overloaded(
                 f"no connection to {self.backend} free within {self._checkout_timeout_s:g} s",
@@ -133,7 +141,7 @@ class ConnectionPool:
             deadline = gevent.Timeout(self._call_timeout_s)
             deadline.start()
             try:
-                result = conn.call(method, args)
+                result = conn.call(method, args, headers)
             except (TTransportException, TProtocolException, TApplicationException):
                 raise
             except TException:
@@ -155,8 +163,8 @@ class ConnectionPool:
         finally:
             try:
                 if conn is not None:
-                    if clean:
-                        self._idle.append(conn)
+                    if clean and self._idle_timeout_s > 0:
+                        self._idle.append((conn, time.monotonic()))
                     else:
                         conn.close()
             finally:
@@ -165,13 +173,14 @@ class ConnectionPool:
     def close(self) -> None:
         """Close the idle connections (those in use are closed when they come back)."""
         idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             conn.close()
 
     def _checkout(self) -> Connection:
+        now = time.monotonic()
         while self._idle:
-            conn = self._idle.pop()
-            if conn.is_reusable():
+            conn, returned_at = self._idle.pop()
+            if now - returned_at <= self._idle_timeout_s and conn.is_reusable():
                 return conn
             conn.close()
         return self._open()

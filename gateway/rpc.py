@@ -17,7 +17,8 @@ from thrift.Thrift import TException
 from gateway import transcode
 from gateway.backends import Backends, Service
 from gateway.errors import GatewayError, NotFound
-from gateway.idl_types import Enum, ListOf, MapOf, Method, ServiceTypes, SetOf, Struct, load
+from gateway.idl_types import Enum, ListOf, MapOf, Method, ServiceTypes, SetOf, Struct
+from thrift_wire.methods import ServiceMethods
 
 
 class DeclaredException(GatewayError):
@@ -45,10 +46,10 @@ class RpcService:
     defaults: dict[str, dict[str, Any]]
 
 
-def _argument_defaults(module: Any, types: ServiceTypes) -> dict[str, dict[str, Any]]:
+def _argument_defaults(methods: ServiceMethods, types: ServiceTypes) -> dict[str, dict[str, Any]]:
     out = {}
     for name, method in types.methods.items():
-        template = getattr(module, f"{name}_args")()  # the generated class applies the defaults
+        template = methods[name].args_class()  # the generated class applies the defaults
         out[name] = {f.name: getattr(template, f.name) for f in method.arguments}
     return out
 
@@ -56,29 +57,34 @@ def _argument_defaults(module: Any, types: ServiceTypes) -> dict[str, dict[str, 
 class Rpc:
     def __init__(self, backends: Backends) -> None:
         self.services = {}
-        for name, module in backends.modules.items():
-            types = load(module)
-            self.services[name] = RpcService(name, backends.by_name[name], types, _argument_defaults(module, types))
+        for name, config in backends.catalog.items():
+            self.services[name] = RpcService(name, backends.by_name[name], config.types,
+                                             _argument_defaults(config.methods, config.types))
 
-    def call(self, service_name: str, method_name: str, body: dict[str, Any]) -> tuple[Method, Any]:
+    def call(self, service_name: str, method_name: str, body: dict[str, Any],
+             headers: dict[str, str] | None = None) -> tuple[Method, Any]:
         """Convert, call, convert back: (the method, its JSON result)."""
-        service = self.services.get(service_name)
-        if service is None:
-            raise NotFound(f"no Thrift service {service_name!r} (GET /rpc lists them)")
-        method = service.types.methods.get(method_name)
-        if method is None:
-            raise NotFound(f"{service_name} has no method {method_name!r} (GET /rpc lists them)")
+        service, method = self.lookup(service_name, method_name)
         kwargs = transcode.fields_from_json(method.arguments, body, "")
         defaults = service.defaults[method_name]
         args = tuple(kwargs[f.name] if f.name in kwargs else defaults[f.name] for f in method.arguments)
         try:
-            result = service.client.call(method_name, *args, translate=False)
+            result = service.client.call(method_name, *args, translate=False, headers=headers)
         except TException as err:
             declared = next((f.type for f in method.exceptions if type(err) is f.type.cls), None)
             if declared is None:
                 raise
             raise DeclaredException(declared.name, transcode.struct_to_json(declared, err)) from err
         return method, transcode.to_json(method.result, result) if method.result is not None else None
+
+    def lookup(self, service_name: str, method_name: str) -> tuple[RpcService, Method]:
+        service = self.services.get(service_name)
+        if service is None:
+            raise NotFound(f"no Thrift service {service_name!r} (GET /rpc lists them)")
+        method = service.types.methods.get(method_name)
+        if method is None:
+            raise NotFound(f"{service_name} has no method {method_name!r} (GET /rpc lists them)")
+        return service, method
 
     def describe(self) -> dict[str, Any]:
         """Every service and method with its argument and result types, for GET /rpc."""

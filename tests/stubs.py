@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.backends import Service
-from gateway.config import Address
-from thrift_idl.gen.cache import Cache
-from thrift_idl.gen.calculator import Calculator
+from gateway.catalog import load_all
+from gateway.config import Address, Settings
 
 
 class StubPool:
@@ -20,7 +19,7 @@ class StubPool:
         self.size, self.in_use, self.idle = 1, 0, 0
         self.outcome: Any = None
 
-    def call(self, method: str, *args: Any) -> Any:
+    def call(self, method: Any, *args: Any, headers: Any = None) -> Any:
         if isinstance(self.outcome, BaseException):
             raise self.outcome
         return self.outcome
@@ -28,9 +27,9 @@ class StubPool:
 
 class StubBackends:
     def __init__(self) -> None:
+        self.catalog = load_all(Settings())
         self.calc_pool, self.cache_pool = StubPool("calculator"), StubPool("cache")
-        self.calculator = Service("calculator", [self.calc_pool])
-        self.cache = Service("cache", [self.cache_pool], by_key=True)
+        self.calculator = Service("calculator", [self.calc_pool], self.catalog["calculator"].methods)
+        self.cache = Service("cache", [self.cache_pool], self.catalog["cache"].methods, by_key=True)
         self.services = (self.calculator, self.cache)
         self.by_name = {"calculator": self.calculator, "cache": self.cache}
-        self.modules = {"calculator": Calculator, "cache": Cache}

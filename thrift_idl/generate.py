@@ -4,10 +4,13 @@ Debian's ``thrift-compiler`` 0.17 writes the code; it runs on the 0.25 PyPI runt
 The compiler is needed only here: a fresh machine uses the committed packages.
 
 Each IDL set is a directory of ``*.thrift`` files and the package their code goes to:
-the product's own (``thrift_idl/*.thrift`` → ``thrift_idl/gen``) and the tests' (the
-transcoder's test service, ``tests/idl/*.thrift`` → ``tests/gen``). Every generated
-service package also records the IDL it came from (``IDL`` in its ``__init__``), which is
-how the gateway's JSON transcoder finds the type information the generated code lacks.
+the product's own (``thrift_idl/*.thrift`` → ``thrift_idl/gen``) and the tests'
+(``tests/idl/*.thrift`` → ``tests/gen``). Beside each generated package goes
+``idl.xml``: the compiler's own description of the IDL (``--gen xml:merge``, included
+files merged in) with the types the generated Python lacks - enums, typedefs, unions,
+requiredness - which the gateway's JSON transcoder reads (``gateway.idl_types``). The
+compiler accepts every valid IDL, annotations anywhere included, so the gateway loads
+every IDL it does.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from xml.etree import ElementTree
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,12 +36,23 @@ def compiler() -> str | None:
 def _compile(thrift: str, idl: Path, raw: Path) -> None:
     out = Path(tempfile.mkdtemp(dir=raw))
     subprocess.run([thrift, "--gen", "py", "-out", str(out), str(idl)], check=True)
-    for init in out.rglob("__init__.py"):
-        package = init.parent
-        if any(package.glob("*-remote")):  # a service package: say where it came from
-            with open(init, "a") as f:
-                f.write(f"IDL = {str(idl.relative_to(ROOT))!r}\n")
+    xml_dir = Path(tempfile.mkdtemp(dir=raw))
+    subprocess.run([thrift, "--gen", "xml:merge", "-out", str(xml_dir), str(idl)], check=True)
+    description = xml_dir / f"{idl.stem}.xml"
+    package = _py_namespace(description)
+    if package is not None:
+        dest = out.joinpath(*package.split("."))
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(description, dest / "idl.xml")
     shutil.copytree(out, raw / "merged", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*-remote"))
+
+
+def _py_namespace(description: Path) -> str | None:
+    """The ``namespace py`` of the first (the compiled file's own) document."""
+    ns = {"idl": "http://thrift.apache.org/xml/idl"}
+    document = ElementTree.parse(description).getroot().find("idl:document", ns)
+    found = document.find("idl:namespace[@name='py']", ns) if document is not None else None
+    return found.get("value") if found is not None else None
 
 
 def generate(out_dir: Path) -> dict[str, Path]:

@@ -9,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from thrift.protocol.TBinaryProtocol import TBinaryProtocol
 from thrift.transport.TSocket import TSocket
+from thrift.transport.TTransport import TBufferedTransport
 
 from tests.harness import Backend, Gateway, Process, assert_closed_by_peer, free_port
 from tests.problems import assert_problem
-from thrift_idl import wire
 from thrift_idl.gen.calculator import Calculator
 
 
@@ -148,7 +149,9 @@ def _calculator_client(port: int) -> tuple[TSocket, Calculator.Client]:
     transport = TSocket("127.0.0.1", port)
     transport.setTimeout(10_000)
     transport.open()
-    return transport, Calculator.Client(wire.protocol(transport))
+    # The tutorial's client, as it is: buffered (unframed) transport, binary protocol.
+    buffered = TBufferedTransport(transport)
+    return transport, Calculator.Client(TBinaryProtocol(buffered))
 
 
 def test_backend_sigterm_finishes_calls_in_flight_and_exits_0(procs: list[Process], log_dir: Path) -> None:

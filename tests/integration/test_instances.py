@@ -6,12 +6,13 @@ import re
 from pathlib import Path
 
 import requests
+from thrift.protocol.TBinaryProtocol import TBinaryProtocol
 from thrift.transport.TSocket import TSocket
+from thrift.transport.TTransport import TFramedTransport
 from uhashring import HashRing
 
 from tests.harness import Backend, Gateway, Process, SteadyLoad, wait_for
 from tests.problems import assert_problem
-from thrift_idl import wire
 from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.cache.ttypes import NotFound
 
@@ -63,7 +64,7 @@ def direct_get(port: int, key: str) -> bytes | None:
     transport = TSocket("127.0.0.1", port)
     transport.open()
     try:
-        return Cache.Client(wire.protocol(transport)).get(key)
+        return Cache.Client(TBinaryProtocol(TFramedTransport(transport))).get(key)
     except NotFound:
         return None
     finally:

@@ -9,6 +9,11 @@ from gateway import errors
 from gateway.backends import Service
 from gateway.balancer import Balancer, RetryBudget
 from gateway.config import Address
+from thrift_idl.gen.cache import Cache
+from thrift_idl.gen.calculator import Calculator
+from thrift_wire.methods import ServiceMethods
+
+CALC, CACHE = ServiceMethods(Calculator), ServiceMethods(Cache)
 
 
 class Clock:
@@ -124,7 +129,7 @@ class Pool:
         self.calls = 0
         self.in_use = 0
 
-    def call(self, method: str, *args: Any) -> Any:
+    def call(self, method: Any, *args: Any, headers: Any = None) -> Any:
         self.calls += 1
         if isinstance(self.outcome, BaseException):
             raise self.outcome
@@ -138,7 +143,7 @@ def unavailable(pool: Pool) -> errors.BackendUnavailable:
 def test_an_unavailable_instance_fails_over_within_the_request() -> None:
     down, up = Pool(1), Pool(2, outcome=42)
     down.outcome = unavailable(down)
-    service = Service("calculator", [down, up], idempotent=True)
+    service = Service("calculator", [down, up], CALC, idempotent=True)
     assert all(service.call("add", 1, 2) == 42 for _ in range(30))
     assert down.calls >= 1 and service.balancer.ejected(down)
 
@@ -146,7 +151,7 @@ def test_an_unavailable_instance_fails_over_within_the_request() -> None:
 def test_no_retry_for_timeouts_overload_or_non_idempotent_services() -> None:
     slow, other = Pool(1), Pool(2)
     slow.outcome = errors.BackendTimeout("slow", backend="calculator", address="x")
-    service = Service("calculator", [slow, other], idempotent=True)
+    service = Service("calculator", [slow, other], CALC, idempotent=True)
     service.balancer.pick = lambda exclude=(): slow  # type: ignore[method-assign]
     with pytest.raises(errors.BackendTimeout):
         service.call("add")
@@ -156,7 +161,7 @@ def test_no_retry_for_timeouts_overload_or_non_idempotent_services() -> None:
         service.call("add")
     down = Pool(3)
     down.outcome = unavailable(down)
-    single_try = Service("cache", [down, Pool(4)])
+    single_try = Service("cache", [down, Pool(4)], CACHE)
     single_try.balancer.pick = lambda exclude=(): down  # type: ignore[method-assign]
     with pytest.raises(errors.BackendUnavailable):
         single_try.call("stats")
@@ -166,7 +171,7 @@ def test_when_every_instance_is_down_the_error_reaches_the_caller() -> None:
     pools = [Pool(p) for p in (1, 2, 3)]
     for pool in pools:
         pool.outcome = unavailable(pool)
-    service = Service("calculator", pools, idempotent=True)
+    service = Service("calculator", pools, CALC, idempotent=True)
     with pytest.raises(errors.BackendUnavailable):
         service.call("add")
     assert sum(p.calls for p in pools) == 3  # each tried once, no more
@@ -174,7 +179,7 @@ def test_when_every_instance_is_down_the_error_reaches_the_caller() -> None:
 
 def test_keys_stay_on_their_node_even_when_it_is_down() -> None:
     pools = [Pool(p, outcome=p) for p in (1, 2, 3)]
-    service = Service("cache", pools, by_key=True)
+    service = Service("cache", pools, CACHE, by_key=True)
     owners = {f"key{i}": service.call("get", key=f"key{i}") for i in range(60)}
     assert set(owners.values()) == {1, 2, 3}
     victim = pools[1]
@@ -186,5 +191,5 @@ def test_keys_stay_on_their_node_even_when_it_is_down() -> None:
         else:
             assert service.call("get", key=key) == owner
     # The same placement in another worker or after a restart: ketama is deterministic.
-    again = Service("cache", [Pool(p, outcome=p) for p in (1, 2, 3)], by_key=True)
+    again = Service("cache", [Pool(p, outcome=p) for p in (1, 2, 3)], CACHE, by_key=True)
     assert {k: again.call("get", key=k) for k in owners} == owners

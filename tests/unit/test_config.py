@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config import Address, ConfigError, Settings
+from gateway.catalog import load_all
+from gateway.config import Address, ConfigError, Settings, Target
 
 
 def test_defaults() -> None:
     s = Settings.from_env({})
-    assert s.calculator_addrs == (Address("127.0.0.1", 9090),)
-    assert s.cache_addrs == (Address("127.0.0.1", 9091),)
+    assert s.calculator == Target((Address("127.0.0.1", 9090),))
+    assert s.cache.addrs == (Address("127.0.0.1", 9091),) and s.cache.idle_timeout_ms == 60000
     assert s.bind == "127.0.0.1:8000" and s.workers >= 1 and s.pool_size == 64
 
 
@@ -20,8 +21,8 @@ def test_environment_overrides() -> None:
         "GATEWAY_WORKERS": "3",
         "GATEWAY_ACCESS_LOG": "",
     })
-    assert [str(a) for a in s.calculator_addrs] == ["10.0.0.1:9000", "10.0.0.2:9000"]
-    assert s.cache_addrs == (Address("::1", 7000),) and str(s.cache_addrs[0]) == "[::1]:7000"
+    assert [str(a) for a in s.calculator.addrs] == ["10.0.0.1:9000", "10.0.0.2:9000"]
+    assert s.cache.addrs == (Address("::1", 7000),) and str(s.cache.addrs[0]) == "[::1]:7000"
     assert s.call_timeout_ms == 250 and s.workers == 3 and s.access_log == ""
 
 
@@ -33,3 +34,55 @@ def test_environment_overrides() -> None:
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_address_options() -> None:
+    s = Settings.from_env({
+        "GATEWAY_CALCULATOR_ADDRS": "10.0.0.1:9000?transport=buffered&protocol=compact&idle_timeout_ms=0",
+        "GATEWAY_RPC_SERVICES": "tt=tests.gen.interop.Interop@127.0.0.1:9100,127.0.0.2:9100?multiplexed=Interop"
+                                "&pool_size=2&call_timeout_ms=300&connect_timeout_ms=50&health=testVoid",
+    })
+    assert s.calculator == Target((Address("10.0.0.1", 9000),), transport="buffered", protocol="compact",
+                                  idle_timeout_ms=0)
+    (tt,) = s.rpc_services
+    assert tt.target == Target((Address("127.0.0.1", 9100), Address("127.0.0.2", 9100)), multiplexed="Interop",
+                               pool_size=2, call_timeout_ms=300, connect_timeout_ms=50, health="testVoid")
+    catalog = load_all(s)
+    assert str(catalog["calculator"].format) == "transport=buffered, protocol=compact"
+    assert str(catalog["tt"].format) == "transport=framed, protocol=binary, multiplexed=Interop"
+    assert catalog["tt"].health.name == "testVoid" and not catalog["tt"].health_is_probe
+    assert str(catalog["cache"].format) == "transport=header, protocol=binary" and catalog["cache"].health.name == "ping"
+
+
+def test_a_service_without_a_health_option_is_probed_with_an_unknown_method() -> None:
+    catalog = load_all(Settings.from_env({"GATEWAY_RPC_SERVICES": "tt=tests.gen.interop.Interop@127.0.0.1:9100"}))
+    assert catalog["tt"].health_is_probe and catalog["tt"].health.name not in catalog["tt"].methods.methods
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("a:1?transport=udp", "transport='udp' is not one of framed, buffered, header"),
+    ("a:1?protocol=xml", "protocol='xml'"),
+    ("a:1?transport=header&protocol=json", "THeader carries binary or compact"),
+    ("a:1?pool_size=0", "pool_size: must be at least 1"),
+    ("a:1?idle_timeout_ms=-1", "idle_timeout_ms: must be at least 0"),
+    ("a:1?colour=red", "unknown option 'colour'"),
+    ("a:1?transport", "is not name=value"),
+    ("a:1?transport=framed&transport=buffered", "given twice"),
+    ("a:1?multiplexed=a b", "not a Thrift name"),
+])
+def test_bad_options_name_the_variable_and_the_option(value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_CACHE_ADDRS") as info:
+        Settings.from_env({"GATEWAY_CACHE_ADDRS": value})
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("x=thrift_idl.gen.nothing.Here@a:1", "cannot import thrift_idl.gen.nothing.Here"),
+    ("x=gateway.config@a:1", "not a generated Thrift service module"),
+    ("x=tests.gen.interop.Interop@a:1?health=testString", "health='testString' is not a method"),
+    ("x=tests.gen.interop.Interop@a:1?health=nothing", "health='nothing' is not a method"),
+])
+def test_bad_services_are_one_line_naming_the_entry(entry: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=r"GATEWAY_RPC_SERVICES \(x=") as info:
+        load_all(Settings.from_env({"GATEWAY_RPC_SERVICES": entry}))
+    assert message in str(info.value) and "\n" not in str(info.value)

@@ -29,7 +29,7 @@ class FakeConnection:
         self.closed = False
         self.reusable = True
 
-    def call(self, method: str, args: tuple):
+    def call(self, method: str, args: tuple, headers: dict | None = None):
         assert method == "add"
         return self.client.behaviour(*args)
 
@@ -259,3 +259,26 @@ def test_a_slot_handed_over_to_a_waiter_that_gives_up_is_given_back() -> None:
     assert chosen.is_set() and slots.in_use == 1
     assert slots._abandon(chosen) is False
     assert slots.in_use == 0 and slots.waiting == 0
+
+
+def test_a_connection_idle_longer_than_the_idle_timeout_is_closed_not_reused() -> None:
+    opener = Opener()
+    pool = ConnectionPool("calculator", Address("127.0.0.1", 1), opener, size=2, checkout_timeout_s=0.05,
+                          call_timeout_s=0.2, idle_timeout_s=0.05)
+    pool.call("add", 1)
+    pool.call("add", 1)
+    assert len(opener.opened) == 1  # idle for less than the timeout: reused
+    gevent.sleep(0.1)
+    pool.call("add", 1)
+    assert len(opener.opened) == 2 and opener.opened[0].closed
+    assert_whole(pool)
+
+
+def test_idle_timeout_0_closes_every_connection_after_its_call() -> None:
+    opener = Opener()
+    pool = ConnectionPool("calculator", Address("127.0.0.1", 1), opener, size=2, checkout_timeout_s=0.05,
+                          call_timeout_s=0.2, idle_timeout_s=0)
+    for _ in range(3):
+        assert pool.call("add", 2) == 2
+    assert len(opener.opened) == 3 and all(c.closed for c in opener.opened) and pool.idle == 0
+    assert_whole(pool)

@@ -1,2 +1,1 @@
 __all__ = ['ttypes', 'constants', 'Showcase']
-IDL = 'tests/idl/showcase.thrift'

@@ -1,2 +1,1 @@
 __all__ = ['ttypes', 'constants', 'Cache']
-IDL = 'thrift_idl/cache.thrift'

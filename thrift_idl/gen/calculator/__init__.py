@@ -1,2 +1,1 @@
 __all__ = ['ttypes', 'constants', 'Calculator']
-IDL = 'thrift_idl/calculator.thrift'

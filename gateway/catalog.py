@@ -1,0 +1,88 @@
+"""The services the gateway fronts, loaded once from the settings.
+
+For each: its generated module, its method table (``thrift_wire.methods``), the IDL's
+types for ``/rpc`` (``idl_types``), the wire format its calls are sent in and the call
+``/readyz`` makes. Gunicorn's master loads this once before any worker starts
+(``gunicorn.conf.py``), so that an unknown module, an IDL that does not load or a bad
+option stops start-up with one line naming the variable and the entry - instead of a
+traceback from every worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from types import ModuleType
+
+from gateway.config import ConfigError, RpcService, Settings, Target
+from gateway.idl_types import IdlError, ServiceTypes, load
+from thrift_wire.codec import Format
+from thrift_wire.methods import MethodSpec, ServiceMethods, probe
+from thrift_idl.gen.cache import Cache
+from thrift_idl.gen.calculator import Calculator
+
+# Our own backends read every format; THeader carries the request id to their logs.
+# Any other service gets plain framed calls, which every standard server reads.
+OWN_SERVICES = {"calculator": Calculator, "cache": Cache}
+OWN_TRANSPORT = "header"
+DEFAULT_TRANSPORT = "framed"
+# What /readyz calls on a service without a `health` option and no `ping`: a method no
+# service has, answered by any live server with TApplicationException(UNKNOWN_METHOD).
+PROBE_METHOD = "__gateway_readiness_probe__"
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str
+    variable: str  # where it was configured, for messages
+    module: ModuleType
+    methods: ServiceMethods
+    types: ServiceTypes
+    target: Target
+    format: Format
+    health: MethodSpec
+    health_is_probe: bool  # an unknown-method answer means ready
+
+
+def load_all(settings: Settings) -> dict[str, ServiceConfig]:
+    """Every configured service, calculator and cache first; raises ConfigError."""
+    services = {
+        name: _service(name, f"GATEWAY_{name.upper()}_ADDRS", module, getattr(settings, name), own=True)
+        for name, module in OWN_SERVICES.items()
+    }
+    for rpc in settings.rpc_services:
+        variable = f"GATEWAY_RPC_SERVICES ({rpc.name}={rpc.module})"
+        services[rpc.name] = _service(rpc.name, variable, _import(variable, rpc), rpc.target, own=False)
+    return services
+
+
+def _import(variable: str, rpc: RpcService) -> ModuleType:
+    try:
+        module = importlib.import_module(rpc.module)
+    except ImportError as err:
+        raise ConfigError(f"{variable}: cannot import {rpc.module}: {err} (is its IDL under thrift_idl/ "
+                          f"with `namespace py thrift_idl.gen.<name>`, and was `make idl` run?)") from None
+    if not hasattr(module, "Iface") or not hasattr(module, "Client"):
+        raise ConfigError(f"{variable}: {rpc.module} is not a generated Thrift service module")
+    return module
+
+
+def _service(name: str, variable: str, module: ModuleType, target: Target, *, own: bool) -> ServiceConfig:
+    try:
+        methods = ServiceMethods(module)
+        types = load(module)
+    except (IdlError, AttributeError, ImportError) as err:
+        raise ConfigError(f"{variable}: the IDL of {module.__name__} does not load: {err}") from None
+    try:
+        fmt = Format(target.transport or (OWN_TRANSPORT if own else DEFAULT_TRANSPORT), target.protocol,
+                     target.multiplexed)
+    except ValueError as err:
+        raise ConfigError(f"{variable}: {err}") from None
+    health_name = target.health or ("ping" if own else None)
+    if health_name is None:
+        return ServiceConfig(name, variable, module, methods, types, target, fmt, probe(PROBE_METHOD), True)
+    health = methods.get(health_name)
+    if health is None or health.arg_names or health.oneway:
+        raise ConfigError(f"{variable}: health={health_name!r} is not a method of {methods.name} "
+                          "that takes no arguments and answers")
+    return ServiceConfig(name, variable, module, methods, types, target, fmt, health, False)

@@ -1,0 +1,258 @@
+"""A connection's format, and the two codecs built on it: the client's and the server's.
+
+A ``Format`` is a transport (framed, buffered, header), a protocol (binary, compact,
+json) and, for a client, the name a ``TMultiplexedProcessor`` registered the service
+under. Neither codec does I/O: the caller sends the bytes they give and feeds them the
+bytes it receives.
+
+``ClientCodec`` encodes a call and decodes its reply, checking what Apache's generated
+client never does: the reply's method name and sequence id (a stale reply left by a
+timed-out call would otherwise be read as the next call's answer), and that no byte
+follows it (one call, one reply).
+
+``ServerCodec`` decodes the calls of one client, in whatever format ``detect`` found in
+its first bytes - as Apache's ``THeaderTransport`` does on a server - and encodes each
+reply in kind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple
+
+from thrift.protocol.TProtocol import TProtocolException
+from thrift.Thrift import TApplicationException, TMessageType
+
+from thrift_wire.framing import FRAMINGS, THEADER_MAGIC, Frame, FrameError, Framing
+from thrift_wire.limits import MAX_FRAME_BYTES
+from thrift_wire.methods import MethodSpec
+from thrift_wire.protocols import APPLICATION_EXCEPTION_SPEC, PROTOCOLS, Message, NeedMore, Protocol
+
+TRANSPORTS = tuple(FRAMINGS)
+PROTOCOL_NAMES = tuple(PROTOCOLS)
+NEED_MORE: Any = object()  # ClientCodec.reply: the reply has not all arrived yet
+_THEADER_PROTOCOLS = {0: "binary", 2: "compact"}
+
+
+@dataclass(frozen=True)
+class Format:
+    transport: str = "framed"
+    protocol: str = "binary"
+    multiplexed: str | None = None  # the service's name in a TMultiplexedProcessor
+
+    def __post_init__(self) -> None:
+        if self.transport not in FRAMINGS:
+            raise ValueError(f"transport {self.transport!r} is not one of {', '.join(TRANSPORTS)}")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOL_NAMES)}")
+        if self.transport == "header" and PROTOCOLS[self.protocol]().theader_id is None:
+            raise ValueError(f"THeader carries binary or compact, not {self.protocol}")
+
+    def __str__(self) -> str:
+        text = f"transport={self.transport}, protocol={self.protocol}"
+        return f"{text}, multiplexed={self.multiplexed}" if self.multiplexed else text
+
+
+class _Received:
+    """The bytes received and not yet consumed (one receive buffer for every format)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data = b""
+
+    def feed(self, data: bytes) -> None:
+        self.data = self.data + data if self.data else data
+
+    def consume(self, size: int) -> None:
+        self.data = self.data[size:]
+
+
+def _read(framing: Framing, protocol_for: Callable[[Frame], Protocol], received: _Received,
+          lookup: Any) -> tuple[Frame, Message] | None:
+    """The next whole message in ``received`` (consumed), or None until it has arrived."""
+    frame = framing.unwrap(received.data)
+    if frame is None:
+        return None
+    protocol = protocol_for(frame)
+    try:
+        message = protocol.decode(frame.message, lookup)
+    except NeedMore:
+        if frame.size is None:
+            return None  # unframed: the rest is still on its way
+        raise TProtocolException(TProtocolException.INVALID_DATA, "message ends inside its frame") from None
+    if frame.size is not None and message.end != len(frame.message):
+        raise TProtocolException(TProtocolException.INVALID_DATA, "bytes after the message in its frame")
+    received.consume(frame.size if frame.size is not None else message.end)
+    return frame, message
+
+
+class ClientCodec:
+    """Calls out and replies in, in one format."""
+
+    def __init__(self, fmt: Format) -> None:
+        self.format = fmt
+        self._framing = FRAMINGS[fmt.transport]()
+        self._protocol = PROTOCOLS[fmt.protocol]()
+        self._prefix = f"{fmt.multiplexed}:" if fmt.multiplexed else ""
+        self._theader_id = self._protocol.theader_id
+        self._received = _Received()
+
+    @property
+    def carries_headers(self) -> bool:
+        return self.format.transport == "header"
+
+    def encode_call(self, method: MethodSpec, seqid: int, args: tuple[Any, ...],
+                    headers: dict[str, str] | None = None) -> bytes:
+        """The bytes of a call. ``headers`` travel only where the transport can carry
+        them (THeader); elsewhere they are dropped."""
+        name = (self._prefix + method.name).encode("utf-8")
+        mtype = TMessageType.ONEWAY if method.oneway else TMessageType.CALL
+        message = self._protocol.encode(name, mtype, seqid, method.args_class(*args), method.args_spec)
+        return self._framing.wrap(message, protocol_id=self._theader_id, seqid=seqid, headers=headers)
+
+    def feed(self, data: bytes) -> None:
+        self._received.feed(data)
+
+    @property
+    def buffered(self) -> bool:
+        return bool(self._received.data)
+
+    def reply(self, method: MethodSpec, seqid: int) -> Any:
+        """The result of the reply to call ``seqid`` of ``method``, NEED_MORE until it
+        has all arrived; raises what the backend raised (a declared exception, a
+        ``TApplicationException``), or ``TProtocolException``/``FrameError`` for bytes
+        that are not the reply to this call."""
+        assert method.result_class is not None and method.result_spec is not None
+
+        def lookup(name: str, mtype: int) -> tuple[Any, list[Any]] | None:
+            if mtype == TMessageType.REPLY:
+                return method.result_class(), method.result_spec
+            if mtype == TMessageType.EXCEPTION:
+                return TApplicationException(), APPLICATION_EXCEPTION_SPEC
+            return None
+
+        found = _read(self._framing, self._protocol_of, self._received, lookup)
+        if found is None:
+            return NEED_MORE
+        frame, message = found
+        if self._received.data:
+            raise FrameError("bytes after the reply (more than one answer to one call)")
+        # A TMultiplexedProcessor answers under the bare name; accept the prefixed one too.
+        if message.seqid != seqid or message.name not in (method.name, self._prefix + method.name):
+            raise TProtocolException(
+                TProtocolException.INVALID_DATA,
+                f"reply out of sequence: {message.name!r} #{message.seqid} for {method.name!r} #{seqid}")
+        if message.type == TMessageType.EXCEPTION:
+            raise message.value
+        if message.type != TMessageType.REPLY:
+            raise TProtocolException(TProtocolException.INVALID_DATA, f"unexpected message type {message.type}")
+        result = message.value
+        if method.has_strings and not frame.message.isascii():
+            self._check_utf8(method, frame.message)
+        if method.returns_value and result.success is not None:
+            return result.success
+        for _, field in method.declared:
+            declared = getattr(result, field)
+            if declared is not None:
+                raise declared
+        if method.returns_value:
+            raise TApplicationException(TApplicationException.MISSING_RESULT, f"{method.name} failed: unknown result")
+        return None
+
+    def _protocol_of(self, frame: Frame) -> Protocol:
+        if frame.protocol_id is not None and frame.protocol_id != self._theader_id:
+            raise TProtocolException(TProtocolException.INVALID_DATA,
+                                     f"THeader reply in protocol {frame.protocol_id}, not {self.format.protocol}")
+        return self._protocol
+
+    def _check_utf8(self, method: MethodSpec, message: bytes) -> None:
+        """Raise UnicodeDecodeError if a string in the reply is not valid UTF-8: the C
+        decoder would have handed a corrupted string on as if the backend had sent it."""
+        strict = self._protocol.strict(message)
+        strict.readMessageBegin()
+        method.result_class().read(strict)  # type: ignore[misc]
+
+
+def detect(data: bytes) -> Format | None:
+    """The format of a client, from its first bytes; None until enough have arrived.
+
+    Unframed messages start with their protocol's mark (0x80 0x01 binary, 0x82 compact,
+    ``[`` JSON); anything else is a frame length, and the frame's first bytes say
+    THeader (0x0FFF) or the protocol. A header client's protocol is in each frame.
+    """
+    if not data:
+        return None
+    if data[0] == 0x80:
+        return None if len(data) < 2 else _known(data[1] == 0x01, Format("buffered", "binary"))
+    if data[0] == 0x82:
+        return None if len(data) < 2 else _known(data[1] & 0x1F == 1, Format("buffered", "compact"))
+    if data[0:1] == b"[":
+        return Format("buffered", "json")
+    if len(data) < 6:
+        return None
+    if data[4:6] == THEADER_MAGIC:
+        return Format("header", "binary")
+    if data[4:6] == b"\x80\x01":
+        return Format("framed", "binary")
+    if data[4] == 0x82 and data[5] & 0x1F == 1:
+        return Format("framed", "compact")
+    if data[4:5] == b"[":
+        return Format("framed", "json")
+    raise FrameError("not a Thrift transport and protocol this server reads")
+
+
+def _known(ok: bool, fmt: Format) -> Format:
+    if not ok:
+        raise FrameError("not a Thrift transport and protocol this server reads")
+    return fmt
+
+
+class Call(NamedTuple):
+    name: str  # as sent (a multiplexed client's is ``Service:method``)
+    type: int
+    seqid: int
+    args: Any  # the decoded arguments; None when the lookup had no method for the name
+    headers: dict[str, str]  # THeader's key/value headers (the gateway's request id)
+    protocol: Protocol  # the protocol the call came in: its reply goes out in the same
+    theader_seqid: int
+
+
+class ServerCodec:
+    """The calls of one client, in the format ``detect`` found; replies in kind."""
+
+    def __init__(self, fmt: Format) -> None:
+        self.format = fmt
+        self._framing = FRAMINGS[fmt.transport]()
+        self._protocols = {name: PROTOCOLS[name]() for name in PROTOCOL_NAMES}
+        self._received = _Received()
+
+    def feed(self, data: bytes) -> None:
+        self._received.feed(data)
+
+    @property
+    def buffered(self) -> bool:
+        return bool(self._received.data)
+
+    def next_call(self, lookup: Any) -> Call | None:
+        """The next whole call (``lookup(name, type)`` gives what to read its arguments
+        into, or None to skip them), or None until it has all arrived."""
+        found = _read(self._framing, self._protocol_of, self._received, lookup)
+        if found is None:
+            return None
+        frame, message = found
+        return Call(message.name, message.type, message.seqid, message.value, frame.headers,
+                    self._protocol_of(frame), frame.theader_seqid)
+
+    def _protocol_of(self, frame: Frame) -> Protocol:
+        """A THeader frame names its protocol; otherwise it is the one detected."""
+        if frame.protocol_id is None:
+            return self._protocols[self.format.protocol]
+        return self._protocols[_THEADER_PROTOCOLS[frame.protocol_id]]
+
+    def encode_reply(self, call: Call, name: str, mtype: int, value: Any, spec: list[Any]) -> bytes:
+        message = call.protocol.encode(name.encode("utf-8"), mtype, call.seqid, value, spec)
+        return self._framing.wrap(message, protocol_id=call.protocol.theader_id, seqid=call.theader_seqid)
+
+
+__all__ = ["Call", "ClientCodec", "Format", "FrameError", "MAX_FRAME_BYTES", "NEED_MORE", "ServerCodec", "detect"]
