@@ -60,7 +60,8 @@ class ThriftConnection:
                 if result is not NEED_MORE:
                     return result
         except OSError as err:
-            raise TTransportException(TTransportException.UNKNOWN, f"connection lost: {err}") from err
+            raise TTransportException(TTransportException.UNKNOWN,
+                                      f"connection lost: {err} (the gateway sent {self._format})") from err
         except FrameTooLarge as err:
             raise TTransportException(TTransportException.SIZE_LIMIT, f"reply {err} ({self._format})") from err
         except (FrameError, TProtocolException, UnicodeDecodeError) as err:

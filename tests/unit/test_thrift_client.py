@@ -1,0 +1,78 @@
+"""One backend connection over a real socket pair: reassembly, errors naming the format,
+the reuse check. The replies are Apache's processor's."""
+
+from __future__ import annotations
+
+import socket
+from struct import pack
+
+import pytest
+from thrift.protocol.TProtocol import TProtocolException
+from thrift.transport.TTransport import TTransportException
+
+from backends.calculator import CalculatorHandler
+from gateway.thrift_client import ThriftConnection
+from tests.unit.test_codec import apache_serves
+from thrift_idl.gen.calculator import Calculator
+from thrift_wire.codec import ClientCodec, Format
+from thrift_wire.methods import ServiceMethods
+
+CALC = ServiceMethods(Calculator)
+FRAMED = Format()
+
+
+def connection_with_peer(fmt: Format = FRAMED) -> tuple[ThriftConnection, socket.socket]:
+    ours, peer = socket.socketpair()
+    return ThriftConnection(ours, ClientCodec(fmt)), peer
+
+
+def reply(fmt: Format, seqid: int, *args: int) -> bytes:
+    request = ClientCodec(fmt).encode_call(CALC["add"], seqid, args)
+    return apache_serves(Calculator.Processor(CalculatorHandler()), fmt, request)
+
+
+@pytest.mark.parametrize("fmt", [FRAMED, Format("buffered", "compact"), Format("header", "binary")], ids=str)
+def test_a_reply_split_over_many_packets_is_reassembled(fmt: Format) -> None:
+    conn, peer = connection_with_peer(fmt)
+    for byte in (data := reply(fmt, 1, 20, 22)):
+        peer.send(bytes([byte]))
+    assert len(data) > 10 and conn.call(CALC["add"], (20, 22)) == 42
+    conn.close()
+    peer.close()
+
+
+def test_bytes_after_the_reply_name_the_format() -> None:
+    conn, peer = connection_with_peer()
+    peer.sendall(reply(FRAMED, 1, 1, 1) + b"extra")
+    with pytest.raises(TProtocolException, match="transport=framed, protocol=binary"):
+        conn.call(CALC["add"], (1, 1))
+    conn2, peer2 = connection_with_peer()
+    peer2.sendall(pack("!i", 2**31 - 1))  # announces a 2 GiB frame
+    with pytest.raises(TTransportException) as info:
+        conn2.call(CALC["add"], (1, 1))
+    assert info.value.type == TTransportException.SIZE_LIMIT
+    for s in (conn, peer, conn2, peer2):
+        s.close()
+
+
+def test_a_peer_that_closes_without_answering_is_end_of_file_naming_the_format() -> None:
+    conn, peer = connection_with_peer(Format("header", "compact"))
+    peer.close()
+    with pytest.raises(TTransportException, match="transport=header, protocol=compact"):
+        conn.call(CALC["add"], (1, 1))
+    conn.close()
+
+
+def test_a_connection_is_not_reusable_once_its_socket_is_readable() -> None:
+    quiet, peer1 = connection_with_peer()
+    assert quiet.is_reusable()
+    stray, peer2 = connection_with_peer()
+    peer2.sendall(b"\x00")  # a reply nobody read
+    assert not stray.is_reusable()
+    closed, peer3 = connection_with_peer()
+    peer3.close()  # EOF
+    assert not closed.is_reusable()
+    quiet.close()
+    assert not quiet.is_reusable()
+    for s in (peer1, peer2, stray, closed):
+        s.close()
