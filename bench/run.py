@@ -40,6 +40,14 @@ wrk.body = '{"op": "add", "a": 2, "b": 3}'
 wrk.headers["Content-Type"] = "application/json"
 """
 BENCH_KEY = "bench-key"
+# Wire formats beside the default (THeader, binary) for GET /add: gateway name -> options.
+FORMATS = {
+    "framed-binary": "transport=framed",
+    "buffered-binary": "transport=buffered",
+    "framed-compact": "transport=framed&protocol=compact",
+    "header-compact": "transport=header&protocol=compact",
+    "framed-json": "transport=framed&protocol=json",
+}
 
 
 @dataclass
@@ -141,6 +149,9 @@ class Bench:
                                        ready_path="/bare")
         self.servers["ours"] = Gateway(log, [calc], [cache], env=quiet)
         self.servers["ours-2w"] = Gateway(log, [calc], [cache], workers=2, env=quiet)
+        # The same calculator, reached in other wire formats (it reads them all).
+        for name, options in FORMATS.items():
+            self.servers[f"ours-{name}"] = Gateway(log, [f"{calc}?{options}"], [cache], env=quiet)
         self.servers["seed"] = Gateway(log, [calc], [cache], workers=4, env=quiet, app="bench.seed_app:app",
                                        gunicorn_args=["-k", "sync"], ready_path="/add/1/1")
         self.servers["ours-2w-slow"] = Gateway(log, [slow], [cache], workers=2, env=quiet)
@@ -205,6 +216,10 @@ def groups(connections: list[int]) -> dict[str, list[Case]]:
             Case("gateway: PUT /cache/<key>", "ours", "/cache/bench-put", script=PUT_SCRIPT),
             Case("seed design (4 sync, new conn): /add", "seed", "/add/2/3"),
         ],
+        "wire formats (1 worker, 64 connections, GET /add)": [
+            Case("header/binary (the default): GET /add", "ours", "/add/2/3"),
+            *(Case(f"{name.replace('-', '/')}: GET /add", f"ours-{name}", "/add/2/3") for name in FORMATS),
+        ],
         "workers (64 connections)": [
             Case("gateway 1 worker: GET /add", "ours", "/add/2/3"),
             Case("gateway 2 workers: GET /add", "ours-2w", "/add/2/3"),
@@ -248,6 +263,9 @@ def checks(g: dict[str, list[Case]], connections: list[int]) -> list[Check]:
               ">= 0.90", rps("gateway: POST /rpc/calculator/add") / rps("gateway: GET /add") >= 0.90),
         Check("transcoded /rpc/calculator/add vs hand-written POST /calc",
               rps("gateway: POST /rpc/calculator/add") / rps("gateway: POST /calc (JSON body)"), "(reported)", True),
+        *(Check(f"{name.replace('-', '/')} vs header/binary, GET /add",
+                rps(f"{name.replace('-', '/')}: GET /add") / rps("header/binary (the default): GET /add"),
+                "(reported)", True) for name in FORMATS),
         Check("2 workers vs 1 worker", rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add"), ">= 1.6",
               rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add") >= 1.6),
         Check("gateway vs seed design, 20 ms backend",

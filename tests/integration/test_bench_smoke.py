@@ -36,6 +36,7 @@ def test_bench_harness_runs_end_to_end(tmp_path: Path) -> None:
     assert bench.main(["--duration", "1", "--rounds", "1", "--connections", "4,8", "--out", str(tmp_path)]) == 0
     text = (tmp_path / "results.md").read_text()
     for case in ("bare stack: GET /bare", "gateway: GET /add", "gateway: POST /rpc/calculator/add",
+                 "framed/compact: GET /add", "buffered/binary: GET /add", "framed/json: GET /add",
                  "seed design, 20 ms backend", "gateway 1 worker, 8 conns"):
         assert f"| {case} |" in text
     assert "## Targets" in text
