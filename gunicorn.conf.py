@@ -110,10 +110,51 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 
 def on_starting(server):
+    _check_bind(server.cfg.address)
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("*.db"):
         stale.unlink()
+
+
+def _check_bind(addresses):
+    """Stop with one line when the address is taken: Gunicorn would retry five times,
+    a line each, and end in a message that does not say which setting to change."""
+    import errno
+    import socket
+
+    for address in addresses:
+        if not isinstance(address, tuple):
+            continue  # a unix socket or fd: Gunicorn's own checks
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as err:
+                if err.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+                    print(f"gateway: cannot listen on {address[0]}:{address[1]}: {err.strerror} "
+                          "(set GATEWAY_BIND, or gunicorn -b)", file=sys.stderr, flush=True)
+                    sys.exit(1)
+                raise
+
+
+def post_worker_init(worker):
+    # Ctrl-C in a terminal signals the whole process group: each worker gets SIGINT from
+    # the terminal and SIGQUIT from the master. Gunicorn's gevent worker answers each in a
+    # new greenlet that calls sys.exit(0); the second one runs while the worker is already
+    # exiting and prints a "SystemExit: 0" traceback that looks like a crash. Quit once.
+    import signal
+
+    quitting = []
+
+    def quit_once(sig, frame):
+        if not quitting:
+            quitting.append(sig)
+            worker.handle_quit(sig, frame)
+
+    signal.signal(signal.SIGINT, quit_once)
+    signal.signal(signal.SIGQUIT, quit_once)
 
 
 def worker_exit(server, worker):

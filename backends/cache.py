@@ -52,8 +52,9 @@ class CacheHandler:
         self._store = store
         self._max_memory = max_memory
 
+    @_declared_unavailable
     def ping(self) -> None:
-        return None
+        self._store.ping()  # /readyz: not ready while the store is unreachable
 
     @_declared_unavailable
     def get(self, key: str) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import resource
 import sys
 from typing import Callable
 
@@ -11,7 +12,7 @@ import gevent
 
 from thrift.Thrift import TProcessor
 
-from backends.server import ThriftServer
+from backends.server import Limits, ThriftServer
 
 
 def parser(name: str, default_port: int) -> argparse.ArgumentParser:
@@ -31,6 +32,17 @@ def parser(name: str, default_port: int) -> argparse.ArgumentParser:
         help="on SIGTERM/SIGINT, how long calls in flight may take to finish before their "
         "connections are closed; connections with no call in flight close at once (default: %(default)s)",
     )
+    p.add_argument("--max-connections", type=int, default=_default_max_connections(),
+                   help="beyond this many client connections, new ones are closed at once (default: 1000, "
+                   "or fewer when the open-files limit is lower; here %(default)s)")
+    p.add_argument("--idle-timeout-ms", type=int, default=300_000,
+                   help="close a client connection with no call in flight after this long (default: %(default)s)")
+    p.add_argument("--read-timeout-ms", type=int, default=10_000,
+                   help="close a client connection whose request has not arrived whole this long after it "
+                   "began (default: %(default)s)")
+    p.add_argument("--max-pending-bytes", type=int, default=64 * 1024 * 1024,
+                   help="bytes of requests not yet whole held over every connection together; past it the "
+                   "connection that adds more is closed (default: %(default)s)")
     p.add_argument("--log-level", default="INFO", help="logging level (default: %(default)s)")
     p.add_argument(
         "--log-calls",
@@ -38,6 +50,13 @@ def parser(name: str, default_port: int) -> argparse.ArgumentParser:
         help="log a line per call: method, peer, the gateway's request id, duration",
     )
     return p
+
+
+def _default_max_connections() -> int:
+    # Past the open-files limit, accept() fails and so does every new call: stay under
+    # it, with room for the listening socket, logs and the store's connections.
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(1, min(1000, soft - 32)) if soft != resource.RLIM_INFINITY else 1000
 
 
 def configure_logging(name: str, args: argparse.Namespace) -> None:
@@ -62,9 +81,17 @@ def serve(
     once the calls in flight have finished.
     """
     configure_logging(name, args)
+    limits = Limits(max_connections=args.max_connections, idle_timeout_s=args.idle_timeout_ms / 1000,
+                    read_timeout_s=args.read_timeout_ms / 1000, max_pending_bytes=args.max_pending_bytes)
     server = ThriftServer(processor, args.host, args.port, delay_ms=args.delay_ms, log_calls=args.log_calls,
-                          drain_timeout_s=args.drain_timeout_ms / 1000)
-    server.start()
+                          drain_timeout_s=args.drain_timeout_ms / 1000, limits=limits)
+    try:
+        server.start()
+    except OSError as err:
+        # One line, naming the setting to change, rather than a traceback.
+        print(f"{name}: cannot listen on {args.host}:{args.port}: {err.strerror or err} "
+              f"(choose another with --port; with make run, {name.upper()}_PORT)", file=sys.stderr, flush=True)
+        return 1
     host, port = server.address
     # One line on stdout, once connections are accepted: scripts and tests wait for it.
     print(f"{name} listening on {host}:{port}", flush=True)

@@ -16,6 +16,7 @@ import logging
 import signal
 import socket
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import gevent
@@ -49,6 +50,26 @@ def _readable(sock: socket.socket) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one client may hold of a backend (the command line's ``--max-connections``,
+    ``--idle-timeout-ms``, ``--read-timeout-ms``, ``--max-pending-bytes``)."""
+
+    # Beyond it a new connection is closed at once; those already open go on being served.
+    max_connections: int = 1000
+    # A connection with no call in flight and no bytes of one is closed after this long.
+    # Keep it above the gateway's idle_timeout_ms (60 s), so the pool closes first.
+    idle_timeout_s: float = 300.0
+    # A request that has begun to arrive must have arrived whole within this.
+    read_timeout_s: float = 10.0
+    # Bytes of requests that have not all arrived, over every connection together.
+    max_pending_bytes: int = 64 * 1024 * 1024
+
+
+class _Closing(Exception):
+    """A connection to close, and why (logged at info: it is the client's doing)."""
+
+
 class ThriftServer:
     """Serves one Thrift processor on a TCP address until told to stop.
 
@@ -66,6 +87,7 @@ class ThriftServer:
         delay_ms: int = 0,
         drain_timeout_s: float = 10.0,
         log_calls: bool = False,
+        limits: Limits = Limits(),
     ) -> None:
         # The generated processor names the service module and holds the handler; the
         # calls themselves go through the shared method table (dispatch.py).
@@ -74,6 +96,10 @@ class ThriftServer:
         self._log_calls = log_calls
         self._delay_s = delay_ms / 1000.0
         self._drain_timeout_s = drain_timeout_s
+        self._limits = limits
+        self._connections = 0
+        self._pending_bytes = 0  # of requests not yet whole, over every connection
+        self._refused_logged_at = 0.0
         # Connections with no call in flight (waiting for bytes), with their sockets.
         self._waiting: dict[gevent.Greenlet, socket.socket] = {}
         self._stopping = False
@@ -109,36 +135,33 @@ class ThriftServer:
         self._server.stop(timeout=self._drain_timeout_s)
 
     def _serve_connection(self, sock: socket.socket, address: Any) -> None:
+        if self._connections >= self._limits.max_connections:
+            self._refuse(sock, address)
+            return
+        self._connections += 1
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        codec: ServerCodec | None = None
-        first = b""  # a new client's bytes until they show its transport and protocol
+        connection = _Connection()
         me, hub = gevent.getcurrent(), gevent.get_hub()
         # One readiness watcher for the connection's life: gevent's wait_read() would make
         # (and close) a new one for every call.
         readable = hub.loop.io(sock.fileno(), 1)
         try:
             while True:
+                codec = connection.codec
                 call = codec.next_call(self._dispatcher.lookup) if codec is not None else None
+                self._hold(connection)
                 if call is None:
                     if self._stopping:
                         return
-                    self._waiting[me] = sock
-                    try:
-                        hub.wait(readable)
-                    finally:
-                        del self._waiting[me]
+                    self._wait(sock, readable, connection, me, hub)
                     data = sock.recv(65536)
                     if not data:
                         return
-                    if codec is not None:
-                        codec.feed(data)
-                    else:
-                        first += data
-                        fmt = detect(first)
-                        if fmt is not None:
-                            codec = ServerCodec(fmt)
-                            codec.feed(first)
+                    connection.feed(data)
+                    self._hold(connection)
                     continue
+                # The next request's clock starts now if part of it came with this one.
+                connection.request_started = time.monotonic() if codec.buffered else None  # type: ignore[union-attr]
                 if self._delay_s:
                     gevent.sleep(self._delay_s)
                 reply = self._answer(codec, call, address)  # type: ignore[arg-type]
@@ -146,15 +169,49 @@ class ThriftServer:
                     send_all(sock, reply)
         except gevent.GreenletExit:
             pass
-        except (FrameError, TProtocolException, OSError) as err:
-            # A malformed message leaves the stream out of step: the only safe answer is
-            # to drop this connection.
+        except (_Closing, FrameError, TProtocolException, OSError) as err:
+            # A malformed message leaves the stream out of step, a stalled one holds
+            # memory: the only safe answer is to drop this connection.
             log.info("closing connection from %s: %s", address, err)
         except Exception:
             log.exception("closing connection from %s after an error", address)
         finally:
+            self._pending_bytes -= connection.held
+            self._connections -= 1
             readable.close()
             sock.close()
+
+    def _wait(self, sock: socket.socket, readable: Any, connection: _Connection, me: Any, hub: Any) -> None:
+        """Until the socket is readable: at most the idle timeout with nothing of a
+        request received, else what is left of the read timeout since it began."""
+        if connection.request_started is None:
+            seconds, why = self._limits.idle_timeout_s, "idle"
+        else:
+            seconds = connection.request_started + self._limits.read_timeout_s - time.monotonic()
+            why = "a request that did not arrive whole in time"
+        self._waiting[me] = sock
+        try:
+            with gevent.Timeout(max(seconds, 0.0), _Closing(f"{why} (limit {seconds:.1f} s)")):
+                hub.wait(readable)
+        finally:
+            del self._waiting[me]
+
+    def _hold(self, connection: _Connection) -> None:
+        """Account for the bytes a connection holds of requests not yet whole; past the
+        budget of every connection together, this one is dropped."""
+        held = connection.buffered_bytes()
+        self._pending_bytes += held - connection.held
+        connection.held = held
+        if held and self._pending_bytes > self._limits.max_pending_bytes:
+            raise _Closing(f"{self._pending_bytes} bytes of unfinished requests held: over --max-pending-bytes")
+
+    def _refuse(self, sock: socket.socket, address: Any) -> None:
+        sock.close()
+        now = time.monotonic()
+        if now - self._refused_logged_at > 10:  # one line per 10 s, not one per connection
+            self._refused_logged_at = now
+            log.warning("refusing connections beyond --max-connections (%d), e.g. from %s",
+                        self._limits.max_connections, address[0])
 
     def _answer(self, codec: ServerCodec, call: Call, address: Any) -> bytes:
         """The bytes of the reply to one call (empty for a oneway call), in the call's
@@ -168,3 +225,31 @@ class ThriftServer:
         if reply is None:
             return b""
         return codec.encode_reply(call, reply.name, reply.type, reply.value, reply.spec)
+
+
+class _Connection:
+    """One client's state: its codec once its format is known, and what it holds."""
+
+    __slots__ = ("codec", "first", "held", "request_started")
+
+    def __init__(self) -> None:
+        self.codec: ServerCodec | None = None
+        self.first = b""  # a new client's bytes until they show its transport and protocol
+        self.held = 0  # bytes of unfinished requests counted against --max-pending-bytes
+        self.request_started: float | None = None  # when the request now arriving began
+
+    def feed(self, data: bytes) -> None:
+        if self.request_started is None:
+            self.request_started = time.monotonic()
+        if self.codec is not None:
+            self.codec.feed(data)
+            return
+        self.first += data
+        fmt = detect(self.first)
+        if fmt is not None:
+            self.codec = ServerCodec(fmt)
+            self.codec.feed(self.first)
+            self.first = b""
+
+    def buffered_bytes(self) -> int:
+        return self.codec.buffered_bytes if self.codec is not None else len(self.first)

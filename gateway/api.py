@@ -9,7 +9,6 @@ body, or the body and a status other than 200.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Union
 
@@ -82,9 +81,11 @@ def _store(ctx: Context, environ: Environ, key: str, body: dict[str, Any]) -> No
 def _load(ctx: Context, environ: Environ, key: str) -> Any:
     stored = ctx.backends.cache.call("get", key, key=key, headers=call_headers(environ))
     try:
-        return json.loads(stored)
-    except ValueError:
-        raise BadGateway(f"the value stored under {key!r} is not JSON", backend="cache", address="") from None
+        return validation.strict_json(stored.decode("utf-8"))
+    except (ValueError, RecursionError):
+        # Stored by another client (/rpc/cache/put, a Thrift client): not ours to answer.
+        raise BadGateway(f"the value stored under {key!r} is not JSON the gateway can answer with "
+                         "(invalid, non-finite numbers, or nested too deep)", backend="cache", address="") from None
 
 
 # Calculator ---------------------------------------------------------------------------

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gevent
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 
 from gateway import api, metrics, observability, openapi, problems
 from gateway.backends import Backends
+from gateway.body import BodyBudget
 from gateway.config import Settings
 from gateway.direct import DirectRoutes
 from gateway.routes import CacheKeyConverter, bp
@@ -24,6 +28,17 @@ def _publish_metrics(backends: Backends) -> None:
         gevent.sleep(METRICS_INTERVAL_S)
 
 
+class StrictJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, but never NaN or Infinity, which strict parsers refuse; keys in
+    the order the handlers wrote them."""
+
+    sort_keys = False
+
+    def dumps(self, obj: Any, **kwargs: Any) -> str:
+        kwargs.setdefault("allow_nan", False)
+        return super().dumps(obj, **kwargs)
+
+
 def create_app(settings: Settings | None = None, backends: Backends | None = None, *, direct: bool = True) -> Flask:
     """Build the app. Under Gunicorn this runs once per worker, after the fork and after
     gevent's patching, so each worker gets pools of its own (no ``preload_app``).
@@ -36,7 +51,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.url_map.merge_slashes = False
     app.url_map.converters["key"] = CacheKeyConverter
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = StrictJSONProvider(app)
 
     backends = backends or Backends.from_settings(settings)
     app.extensions["gateway.settings"] = settings
@@ -48,6 +63,8 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     problems.register(app)
     app.register_blueprint(bp)
     inner = DirectRoutes(api.ROUTES, context, app.json.dumps, app.wsgi_app) if direct else app.wsgi_app
-    app.wsgi_app = observability.RequestObserver(inner, settings.access_log)  # type: ignore[method-assign]
+    app.wsgi_app = observability.RequestObserver(  # type: ignore[method-assign]
+        inner, settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
+        body_budget=BodyBudget(settings.body_buffer_bytes))
     gevent.spawn(_publish_metrics, backends)
     return app

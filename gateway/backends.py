@@ -156,8 +156,9 @@ class Service:
                 return err.code
             except errors.GatewayError as err:
                 return err.code
-            except TException:  # a health method that raised a declared exception
-                return "unhealthy"
+            except TException as err:  # a declared exception: the cache's store is down
+                to_gateway_error = _DECLARED.get(type(err))
+                return to_gateway_error(err).code if to_gateway_error else "unhealthy"
             return "ok"
 
         jobs = {address: gevent.spawn(ping, pool) for address, pool in self.pools.items()}

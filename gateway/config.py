@@ -174,6 +174,10 @@ class Settings:
     max_requests: int = 0
     max_requests_jitter: int = 0
     rpc_services: tuple[RpcService, ...] = ()
+    # A request body must have arrived this long after the request began (else 408).
+    body_timeout_ms: int = 10_000
+    # The bytes of request bodies one worker may hold at once (else 503 overloaded).
+    body_buffer_bytes: int = 64 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -188,7 +192,8 @@ class Settings:
         for name, minimum in (
             ("WORKERS", 1), ("WORKER_CONNECTIONS", 1), ("POOL_SIZE", 1),
             ("POOL_TIMEOUT_MS", 0), ("CONNECT_TIMEOUT_MS", 1), ("CALL_TIMEOUT_MS", 1),
-            ("MAX_REQUESTS", 0), ("MAX_REQUESTS_JITTER", 0),
+            ("MAX_REQUESTS", 0), ("MAX_REQUESTS_JITTER", 0), ("BODY_TIMEOUT_MS", 1),
+            ("BODY_BUFFER_BYTES", 2 * 1024 * 1024 + 1),
         ):
             if (text := get(name)) is not None:
                 found[name.lower()] = _int(f"GATEWAY_{name}", text, minimum)

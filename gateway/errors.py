@@ -49,6 +49,18 @@ class NotFound(GatewayError):
     status, code, title = 404, "not_found", "Not Found"
 
 
+class RequestTimeout(GatewayError):
+    """The request body did not arrive within GATEWAY_BODY_TIMEOUT_MS."""
+
+    status, code, title = 408, "request_timeout", "Request Timeout"
+
+
+class ClientDisconnected(GatewayError):
+    """The client left in the middle of its request: there is no one to answer."""
+
+    status, code, title = 400, "client_disconnected", "Client disconnected"
+
+
 class PayloadTooLarge(GatewayError):
     status, code, title = 413, "payload_too_large", "Payload Too Large"
 

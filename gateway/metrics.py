@@ -101,7 +101,14 @@ _pending = _Pending()
 flush = _pending.flush
 
 
+# The methods counted by name; any other a client sends (it may send any token) counts as
+# one value, so that no client can grow /metrics without bound.
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
 def http_request(route: str, method: str, status: str, seconds: float) -> None:
+    if method not in _KNOWN_METHODS:
+        method = "other"
     _pending.count(HTTP_REQUESTS, (route, method, status))
     _pending.observe(HTTP_LATENCY, (route,), seconds)
 

@@ -1,4 +1,5 @@
-"""Per-request bookkeeping: the X-Request-ID header, the HTTP metrics, the access log.
+"""Per-request bookkeeping: the X-Request-ID header, the body's guard, the HTTP metrics,
+the access log.
 
 Written as WSGI middleware around the Flask app rather than as ``before_request`` /
 ``after_request`` hooks: it reads the WSGI environ directly, where the hooks would go
@@ -18,6 +19,7 @@ import time
 from typing import Any, Callable, Iterable
 
 from gateway import metrics
+from gateway.body import BodyBudget, GuardedInput
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON_KEY = "gateway.request_id"
@@ -46,10 +48,13 @@ def new_request_id() -> str:
 class RequestObserver:
     """WSGI middleware: gives every request an id, answers with it, and counts it."""
 
-    def __init__(self, app: WSGIApp, access_log_target: str = "") -> None:
+    def __init__(self, app: WSGIApp, access_log_target: str = "", *, body_timeout_s: float = 10.0,
+                 body_budget: BodyBudget | None = None) -> None:
         self._app = app
         _random.seed()  # from os.urandom, in this process: never shared across a fork
         self._log = _access_logger(access_log_target)
+        self._body_timeout_s = body_timeout_s
+        self._budget = body_budget or BodyBudget(64 * 1024 * 1024)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -57,6 +62,7 @@ class RequestObserver:
         request_id = sent if sent and _SANE_REQUEST_ID.fullmatch(sent) else new_request_id()
         environ[REQUEST_ID_ENVIRON_KEY] = request_id
         status, route = "500", "unmatched"
+        body = _guard_body(environ, deadline=time.monotonic() + self._body_timeout_s, budget=self._budget)
 
         def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal status, route
@@ -72,6 +78,10 @@ class RequestObserver:
                 if rule is not None:
                     route = rule.rule
             headers.append((REQUEST_ID_HEADER, request_id))
+            if body is not None and (body.broken or not body.finished):
+                # A body left unread (or broken) would have Gunicorn wait for its rest
+                # before the next request on this connection: close it after this answer.
+                _force_close(start_response)
             return start_response(status_line, headers, exc_info)
 
         called: list[str] = []
@@ -79,6 +89,8 @@ class RequestObserver:
         try:
             return self._app(environ, start)
         finally:
+            if body is not None:
+                body.release()
             backends_called.reset(token)
             elapsed = time.perf_counter() - started
             metrics.http_request(route, environ.get("REQUEST_METHOD", ""), status, elapsed)
@@ -94,6 +106,25 @@ class RequestObserver:
                     "backends": called,
                     "remote": environ.get("REMOTE_ADDR"),
                 }, ensure_ascii=False))
+
+
+def _guard_body(environ: dict[str, Any], deadline: float, budget: BodyBudget) -> GuardedInput | None:
+    """Put the body behind its deadline and budget; None for a request without one."""
+    length_text = environ.get("CONTENT_LENGTH") or ""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not chunked and (not length_text.isdigit() or int(length_text) == 0):
+        return None
+    guarded = GuardedInput(environ["wsgi.input"], None if chunked else int(length_text), deadline, budget)
+    environ["wsgi.input"] = guarded
+    return guarded
+
+
+def _force_close(start_response: StartResponse) -> None:
+    # Gunicorn drops a Connection header an app sets; its own response object, whose
+    # method start_response is, closes the connection after this answer when told to.
+    response = getattr(start_response, "__self__", None)
+    if response is not None and hasattr(response, "force_close"):
+        response.force_close()
 
 
 def _access_logger(target: str) -> logging.Logger | None:

@@ -3,7 +3,9 @@
 The mapping, both ways:
 
 * bool ↔ true/false; byte, i16, i32, i64 ↔ JSON integers only, range-checked;
-  double ↔ any JSON number; string ↔ string; binary ↔ base64 string (standard alphabet).
+  double ↔ any JSON number, and the strings "NaN", "Infinity", "-Infinity" for the
+  values JSON cannot write (as protobuf's JSON mapping does); string ↔ string; binary ↔
+  base64 string (standard alphabet).
 * enum ↔ its name (a number is accepted on input; output is the name, or the number
   when the backend sent a value the IDL does not name).
 * struct, union, exception ↔ object by field name; unknown names are refused, required
@@ -27,6 +29,7 @@ from gateway.errors import InvalidArgument
 from gateway.idl_types import Enum, Field, ListOf, MapOf, Scalar, SetOf, Struct
 
 _INT_RANGES = {"byte": 8, "i16": 16, "i32": 32, "i64": 64}
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _show(value: Any) -> str:
@@ -73,9 +76,15 @@ def _scalar_from_json(kind: str, value: Any, path: str) -> Any:
             raise InvalidArgument(f"{path}: expected true or false, got {_show(value)}")
         return value
     if kind == "double":
+        if type(value) is str and value in _NON_FINITE:
+            return _NON_FINITE[value]
         if type(value) not in (int, float):
-            raise InvalidArgument(f"{path}: expected a number, got {_show(value)}")
-        return float(value)
+            raise InvalidArgument(f"{path}: expected a number (or \"NaN\", \"Infinity\", \"-Infinity\"), "
+                                  f"got {_show(value)}")
+        try:
+            return float(value)
+        except OverflowError:  # an integer past the double range
+            raise InvalidArgument(f"{path}: {_show(value)} does not fit a double") from None
     if not isinstance(value, str):
         raise InvalidArgument(f"{path}: expected a string ({kind}), got {_show(value)}")
     if kind == "binary":
@@ -146,7 +155,8 @@ def to_json(t: Any, value: Any) -> Any:
         if t.kind == "binary":
             return base64.b64encode(value).decode("ascii")
         if t.kind == "double" and not math.isfinite(value):
-            return str(value)  # JSON has no NaN or infinity
+            # JSON has no NaN or infinity; these strings are protobuf's JSON mapping's.
+            return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
         return value
     if isinstance(t, Enum):
         return t.by_value.get(value, value)

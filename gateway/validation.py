@@ -7,6 +7,7 @@ backend before it has passed through here.
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, BinaryIO, Mapping
 
@@ -43,8 +44,22 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-# json.loads() with any option builds a new decoder per call; this one is made once.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: JSON allows it, a double cannot hold it
+        raise ValueError(f"the number {text[:40]} does not fit a double")
+    return value
+
+
+# json.loads() with any option builds a new decoder per call; this one is made once. It
+# refuses what the gateway could not write back as JSON: NaN, Infinity, 1e400.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def strict_json(text: str) -> Any:
+    """``text`` parsed as JSON with the same strictness as a request body; raises
+    ValueError or RecursionError (a value nested deeper than the decoder's stack)."""
+    return _DECODER.decode(text)
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -130,7 +145,13 @@ def encoded_value(body: Mapping[str, Any]) -> bytes:
     """The required ``value`` member as its compact JSON encoding, within the size limit."""
     if "value" not in body:
         raise InvalidArgument("value is required")
-    encoded = json.dumps(body["value"], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        encoded = json.dumps(body["value"], ensure_ascii=False, separators=(",", ":"),
+                             allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # "\ud800" is valid JSON syntax, but a lone surrogate is not a character: it has
+        # no UTF-8, and the value could not be stored or answered.
+        raise InvalidArgument("value holds a string with a lone surrogate (like \\ud800), which is not Unicode") from None
     if len(encoded) > MAX_VALUE_BYTES:
         raise PayloadTooLarge(f"value is {len(encoded)} bytes of compact JSON; the limit is {MAX_VALUE_BYTES}")
     return encoded

@@ -48,7 +48,8 @@ struct CacheStats {
 
 /* "set" and "delete" are reserved words in Thrift IDL, hence put and remove. */
 service Cache {
-  void ping(),
+  /* Answers when the cache can serve: with Redis as its store, only while Redis answers. */
+  void ping() throws (1: StoreUnavailable unavailable),
 
   binary get(1: string key)
     throws (1: NotFound not_found, 2: InvalidKey invalid_key, 3: StoreUnavailable unavailable),

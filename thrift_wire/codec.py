@@ -97,6 +97,9 @@ class ClientCodec:
         self._prefix = f"{fmt.multiplexed}:" if fmt.multiplexed else ""
         self._theader_id = self._protocol.theader_id
         self._received = _Received()
+        # Per method, made once: its name as sent, and what its reply decodes into.
+        self._names: dict[str, bytes] = {}
+        self._lookups: dict[str, Callable[[str, int], tuple[Any, list[Any]] | None]] = {}
 
     @property
     def carries_headers(self) -> bool:
@@ -106,7 +109,9 @@ class ClientCodec:
                     headers: dict[str, str] | None = None) -> bytes:
         """The bytes of a call. ``headers`` travel only where the transport can carry
         them (THeader); elsewhere they are dropped."""
-        name = (self._prefix + method.name).encode("utf-8")
+        name = self._names.get(method.name)
+        if name is None:
+            name = self._names[method.name] = (self._prefix + method.name).encode("utf-8")
         mtype = TMessageType.ONEWAY if method.oneway else TMessageType.CALL
         message = self._protocol.encode(name, mtype, seqid, method.args_class(*args), method.args_spec)
         return self._framing.wrap(message, protocol_id=self._theader_id, seqid=seqid, headers=headers)
@@ -123,15 +128,7 @@ class ClientCodec:
         has all arrived; raises what the backend raised (a declared exception, a
         ``TApplicationException``), or ``TProtocolException``/``FrameError`` for bytes
         that are not the reply to this call."""
-        assert method.result_class is not None and method.result_spec is not None
-
-        def lookup(name: str, mtype: int) -> tuple[Any, list[Any]] | None:
-            if mtype == TMessageType.REPLY:
-                return method.result_class(), method.result_spec
-            if mtype == TMessageType.EXCEPTION:
-                return TApplicationException(), APPLICATION_EXCEPTION_SPEC
-            return None
-
+        lookup = self._lookups.get(method.name) or self._reply_lookup(method)
         found = _read(self._framing, self._protocol_of, self._received, lookup)
         if found is None:
             return NEED_MORE
@@ -159,6 +156,20 @@ class ClientCodec:
         if method.returns_value:
             raise TApplicationException(TApplicationException.MISSING_RESULT, f"{method.name} failed: unknown result")
         return None
+
+    def _reply_lookup(self, method: MethodSpec) -> Callable[[str, int], tuple[Any, list[Any]] | None]:
+        result_class, result_spec = method.result_class, method.result_spec
+        assert result_class is not None and result_spec is not None
+
+        def lookup(name: str, mtype: int) -> tuple[Any, list[Any]] | None:
+            if mtype == TMessageType.REPLY:
+                return result_class(), result_spec
+            if mtype == TMessageType.EXCEPTION:
+                return TApplicationException(), APPLICATION_EXCEPTION_SPEC
+            return None
+
+        self._lookups[method.name] = lookup
+        return lookup
 
     def _protocol_of(self, frame: Frame) -> Protocol:
         if frame.protocol_id is not None and frame.protocol_id != self._theader_id:
@@ -233,6 +244,10 @@ class ServerCodec:
     @property
     def buffered(self) -> bool:
         return bool(self._received.data)
+
+    @property
+    def buffered_bytes(self) -> int:
+        return len(self._received.data)
 
     def next_call(self, lookup: Any) -> Call | None:
         """The next whole call (``lookup(name, type)`` gives what to read its arguments

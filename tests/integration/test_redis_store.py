@@ -60,3 +60,17 @@ def test_values_ttl_and_restart_survival(procs: list[Process], log_dir: Path, re
     redis_server.stop()
     assert_problem(http.get(f"{url}/cache/kept"), 503, "backend_unavailable")
     assert_problem(http.put(f"{url}/cache/kept", json={"value": 2}), 503, "backend_unavailable")
+    # ... and /readyz says so, naming the cache, so a load balancer stops sending traffic.
+    ready = http.get(f"{url}/readyz")
+    assert_problem(ready, 503, "backend_unavailable")
+    assert "cache at" in ready.json()["detail"] and ready.json()["backends"]["calculator"] == {
+        calculator.address: "ok"}
+
+
+def test_readyz_is_ready_while_redis_answers(procs: list[Process], log_dir: Path, redis_server: RedisServer) -> None:
+    cache = Backend("cache", log_dir, args=("--store", redis_server.url))
+    calculator = Backend("calculator", log_dir)
+    procs += [cache, calculator]
+    gateway = Gateway(log_dir, [calculator.address], [cache.address])
+    procs.append(gateway)
+    assert requests.get(f"{gateway.url}/readyz").status_code == 200

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from backends.cache_store import MemoryStore, entry_size
+from backends.cache_store import ENTRY_OVERHEAD_BYTES, MemoryStore, entry_size
 
 
 class Clock:
@@ -37,7 +37,7 @@ def test_lru_evicts_the_least_recently_used() -> None:
 
 
 def test_overwrite_updates_size_and_recency() -> None:
-    store = MemoryStore(100)
+    store = MemoryStore(1000)
     store.put("a", b"x" * 10)
     store.put("a", b"x" * 20)
     assert store.stats().bytes == entry_size("a", b"x" * 20)
@@ -45,14 +45,26 @@ def test_overwrite_updates_size_and_recency() -> None:
 
 
 def test_a_large_entry_evicts_as_many_as_needed() -> None:
-    store = MemoryStore(100)
+    small = entry_size("k0", b"x" * 8)
+    store = MemoryStore(10 * small)
     for i in range(10):
-        store.put(f"k{i}", b"x" * 8)  # 10 bytes each: full
-    store.put("big", b"x" * 57)  # 60 bytes: six must go
+        store.put(f"k{i}", b"x" * 8)  # full
+    store.put("big", b"x" * (6 * small - entry_size("big", b"")))  # as large as six: six must go
     s = store.stats()
-    assert s.evictions == 6 and s.bytes <= 100 and store.get("big") is not None
+    assert s.evictions == 6 and s.bytes <= 10 * small and store.get("big") is not None
     with pytest.raises(ValueError):
-        store.put("huge", b"x" * 100)
+        store.put("huge", b"x" * 10 * small)
+
+
+def test_the_bound_counts_what_an_entry_really_costs() -> None:
+    # A million one-byte values must not fit in 1 MiB: each costs the process ~200
+    # bytes of objects and table besides its key and value.
+    store = MemoryStore(1 << 20)
+    for i in range(20_000):
+        store.put(f"k{i}", b"x")
+    s = store.stats()
+    assert s.items < (1 << 20) // ENTRY_OVERHEAD_BYTES + 1 and s.evictions > 0
+    assert ENTRY_OVERHEAD_BYTES >= 200
 
 
 def test_ttl_expired_entries_are_never_returned() -> None:

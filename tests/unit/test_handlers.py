@@ -85,9 +85,11 @@ def test_cache_handler_enforces_the_rules_itself() -> None:
     with pytest.raises(InvalidKey):
         cache.get("x" * 251)
     with pytest.raises(TooLarge):
-        cache.put("k", b"x" * 100, None)  # key + value over --max-memory
+        cache.put("k", b"x" * 100, None)  # key + value + bookkeeping over --max-memory
+    with pytest.raises(TooLarge):
+        make_cache(300).put("k", b"x" * 60, None)  # 61 bytes of key and value, 301 with the entry's own cost
     with pytest.raises(TooLarge):
         make_cache(10 * 1024 * 1024).put("k", b"x" * (1024 * 1024 + 1), None)
     with pytest.raises(InvalidTtl):
-        cache.put("k", b"v", 0)
+        make_cache(1000).put("k", b"v", 0)
     assert cache.stats().items == 0

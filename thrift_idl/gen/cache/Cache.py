@@ -81,6 +81,8 @@ class Client(Iface):
         result = ping_result()
         result.read(iprot)
         iprot.readMessageEnd()
+        if result.unavailable is not None:
+            raise result.unavailable
         return
 
     def get(self, key):
@@ -269,6 +271,9 @@ class Processor(Iface, TProcessor):
             msg_type = TMessageType.REPLY
         except TTransport.TTransportException:
             raise
+        except StoreUnavailable as unavailable:
+            msg_type = TMessageType.REPLY
+            result.unavailable = unavailable
         except TApplicationException as ex:
             logging.exception('TApplication exception in handler')
             msg_type = TMessageType.EXCEPTION
@@ -454,7 +459,15 @@ ping_args.thrift_spec = (
 
 
 class ping_result(object):
+    """
+    Attributes:
+     - unavailable
 
+    """
+
+
+    def __init__(self, unavailable=None,):
+        self.unavailable = unavailable
 
     def read(self, iprot):
         if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
@@ -465,6 +478,11 @@ class ping_result(object):
             (fname, ftype, fid) = iprot.readFieldBegin()
             if ftype == TType.STOP:
                 break
+            if fid == 1:
+                if ftype == TType.STRUCT:
+                    self.unavailable = StoreUnavailable.read(iprot)
+                else:
+                    iprot.skip(ftype)
             else:
                 iprot.skip(ftype)
             iprot.readFieldEnd()
@@ -475,6 +493,10 @@ class ping_result(object):
             oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
             return
         oprot.writeStructBegin('ping_result')
+        if self.unavailable is not None:
+            oprot.writeFieldBegin('unavailable', TType.STRUCT, 1)
+            self.unavailable.write(oprot)
+            oprot.writeFieldEnd()
         oprot.writeFieldStop()
         oprot.writeStructEnd()
 
@@ -493,6 +515,8 @@ class ping_result(object):
         return not (self == other)
 all_structs.append(ping_result)
 ping_result.thrift_spec = (
+    None,  # 0
+    (1, TType.STRUCT, 'unavailable', [StoreUnavailable, None], None, ),  # 1
 )
 
 
