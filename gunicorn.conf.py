@@ -10,14 +10,23 @@ import sys
 import tempfile
 from pathlib import Path
 
+from gateway import guard
 from gateway.catalog import load_all
 from gateway.config import ConfigError, Settings
+
+# Where the workers of this host share state (rate-limit counters): one per start.
+os.environ.setdefault("GATEWAY_RUNTIME_DIR", tempfile.mkdtemp(prefix="gateway-run-"))
 
 # Read and check every setting here, in the master, before any worker starts: a bad
 # value stops start-up with one line naming the variable, not a traceback per worker.
 try:
     settings = Settings.from_env()
     load_all(settings)  # every service's module, IDL and options
+    guard.check(settings)  # auth keys and files, the rate limit
+    if any(t.tls for t in (settings.calculator, settings.cache, *(r.target for r in settings.rpc_services))):
+        from gateway.backends import client_tls_context
+
+        client_tls_context(settings)  # the CA, certificate and key files load
 except ConfigError as err:
     print(f"gateway: configuration error: {err}", file=sys.stderr, flush=True)
     sys.exit(2)
@@ -111,6 +120,10 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 def on_starting(server):
     _check_bind(server.cfg.address)
+    # Counters from an earlier run would limit clients that have not been seen yet.
+    from gateway.ratelimit import HOST_COUNTERS_FILE, HostStorage
+
+    HostStorage.create(Path(os.environ["GATEWAY_RUNTIME_DIR"]) / HOST_COUNTERS_FILE)
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     metrics_dir.mkdir(parents=True, exist_ok=True)
     for stale in metrics_dir.glob("*.db"):

@@ -6,7 +6,8 @@ import argparse
 import logging
 import resource
 import sys
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable
 
 import gevent
 
@@ -43,6 +44,10 @@ def parser(name: str, default_port: int) -> argparse.ArgumentParser:
     p.add_argument("--max-pending-bytes", type=int, default=64 * 1024 * 1024,
                    help="bytes of requests not yet whole held over every connection together; past it the "
                    "connection that adds more is closed (default: %(default)s)")
+    p.add_argument("--tls-cert", type=Path, help="serve TLS with this certificate (PEM; with --tls-key)")
+    p.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    p.add_argument("--tls-client-ca", type=Path,
+                   help="with TLS: refuse clients without a certificate this CA signed (mutual TLS)")
     p.add_argument("--log-level", default="INFO", help="logging level (default: %(default)s)")
     p.add_argument(
         "--log-calls",
@@ -83,8 +88,13 @@ def serve(
     configure_logging(name, args)
     limits = Limits(max_connections=args.max_connections, idle_timeout_s=args.idle_timeout_ms / 1000,
                     read_timeout_s=args.read_timeout_ms / 1000, max_pending_bytes=args.max_pending_bytes)
+    try:
+        tls = _tls_context(args)
+    except (OSError, ValueError) as err:
+        print(f"{name}: cannot use the TLS files: {err}", file=sys.stderr, flush=True)
+        return 2
     server = ThriftServer(processor, args.host, args.port, delay_ms=args.delay_ms, log_calls=args.log_calls,
-                          drain_timeout_s=args.drain_timeout_ms / 1000, limits=limits)
+                          drain_timeout_s=args.drain_timeout_ms / 1000, limits=limits, tls=tls)
     try:
         server.start()
     except OSError as err:
@@ -103,6 +113,22 @@ def serve(
         on_stop()
     logging.getLogger(name).info("stopped")
     return 0
+
+
+def _tls_context(args: argparse.Namespace) -> Any:
+    """The server side of TLS, from gevent's ssl so that handshakes are cooperative."""
+    if args.tls_cert is None and args.tls_key is None and args.tls_client_ca is None:
+        return None
+    if args.tls_cert is None or args.tls_key is None:
+        raise ValueError("--tls-cert and --tls-key go together (and --tls-client-ca needs them)")
+    from gevent import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(args.tls_cert), str(args.tls_key))
+    if args.tls_client_ca is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(str(args.tls_client_ca))
+    return context
 
 
 def _repeat(interval_s: float, function: Callable[[], object]) -> None:

@@ -88,6 +88,7 @@ class ThriftServer:
         drain_timeout_s: float = 10.0,
         log_calls: bool = False,
         limits: Limits = Limits(),
+        tls: Any = None,
     ) -> None:
         # The generated processor names the service module and holds the handler; the
         # calls themselves go through the shared method table (dispatch.py).
@@ -97,6 +98,7 @@ class ThriftServer:
         self._delay_s = delay_ms / 1000.0
         self._drain_timeout_s = drain_timeout_s
         self._limits = limits
+        self._tls = tls  # a gevent.ssl.SSLContext (server side), or None for plain TCP
         self._connections = 0
         self._pending_bytes = 0  # of requests not yet whole, over every connection
         self._refused_logged_at = 0.0
@@ -140,6 +142,14 @@ class ThriftServer:
             return
         self._connections += 1
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            try:
+                sock = self._handshake(sock)
+            except (OSError, gevent.Timeout) as err:
+                log.info("closing connection from %s: TLS handshake failed: %s", address, err)
+                self._connections -= 1
+                sock.close()
+                return
         connection = _Connection()
         me, hub = gevent.getcurrent(), gevent.get_hub()
         # One readiness watcher for the connection's life: gevent's wait_read() would make
@@ -153,7 +163,8 @@ class ThriftServer:
                 if call is None:
                     if self._stopping:
                         return
-                    self._wait(sock, readable, connection, me, hub)
+                    if not (self._tls is not None and sock.pending()):  # TLS may hold decrypted bytes
+                        self._wait(sock, readable, connection, me, hub)
                     data = sock.recv(65536)
                     if not data:
                         return
@@ -180,6 +191,12 @@ class ThriftServer:
             self._connections -= 1
             readable.close()
             sock.close()
+
+    def _handshake(self, sock: socket.socket) -> Any:
+        """TLS on an accepted connection, within the read timeout; a client the client CA
+        did not sign (when there is one) is refused here."""
+        with gevent.Timeout(self._limits.read_timeout_s):
+            return self._tls.wrap_socket(sock, server_side=True)
 
     def _wait(self, sock: socket.socket, readable: Any, connection: _Connection, me: Any, hub: Any) -> None:
         """Until the socket is readable: at most the idle timeout with nothing of a

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import psutil
 
+from gateway.auth import key_line
 from tests.harness import ROOT, Backend, Gateway, Process
 
 OUT_DIR = ROOT / "bench"
@@ -40,6 +41,21 @@ wrk.body = '{"op": "add", "a": 2, "b": 3}'
 wrk.headers["Content-Type"] = "application/json"
 """
 BENCH_KEY = "bench-key"
+BENCH_API_KEY = "bench-api-key-0123456789abcdef0123456789"
+BENCH_JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789"
+
+
+def _auth_script(token: str) -> str:
+    return f'wrk.headers["Authorization"] = "Bearer {token}"\n'
+
+
+def _jwt() -> str:
+    import time
+
+    import jwt
+
+    return jwt.encode({"sub": "bench", "scope": "*", "exp": int(time.time()) + 86400}, BENCH_JWT_SECRET,
+                      algorithm="HS256")
 # Wire formats beside the default (THeader, binary) for GET /add: gateway name -> options.
 FORMATS = {
     "framed-binary": "transport=framed",
@@ -149,6 +165,14 @@ class Bench:
                                        ready_path="/bare")
         self.servers["ours"] = Gateway(log, [calc], [cache], env=quiet)
         self.servers["ours-2w"] = Gateway(log, [calc], [cache], workers=2, env=quiet)
+        # Auth and rate limits on: an API key, a JWT (HS256), each with a limit never reached.
+        keys_file = log / "api-keys.txt"
+        keys_file.write_text(key_line("bench", BENCH_API_KEY, ["*"]) + "\n")
+        limited = {**quiet, "GATEWAY_RATE_LIMIT": "1000000/second"}
+        self.servers["ours-apikey"] = Gateway(log, [calc], [cache], env={
+            **limited, "GATEWAY_AUTH": "api_key", "GATEWAY_API_KEYS_FILE": str(keys_file)})
+        self.servers["ours-jwt"] = Gateway(log, [calc], [cache], env={
+            **limited, "GATEWAY_AUTH": "jwt", "GATEWAY_JWT_SECRET": BENCH_JWT_SECRET})
         # The same calculator, reached in other wire formats (it reads them all).
         for name, options in FORMATS.items():
             self.servers[f"ours-{name}"] = Gateway(log, [f"{calc}?{options}"], [cache], env=quiet)
@@ -216,6 +240,11 @@ def groups(connections: list[int]) -> dict[str, list[Case]]:
             Case("gateway: PUT /cache/<key>", "ours", "/cache/bench-put", script=PUT_SCRIPT),
             Case("seed design (4 sync, new conn): /add", "seed", "/add/2/3"),
         ],
+        "security (1 worker, 64 connections, GET /add)": [
+            Case("auth off (the default): GET /add", "ours", "/add/2/3"),
+            Case("API key + rate limit: GET /add", "ours-apikey", "/add/2/3", script=_auth_script(BENCH_API_KEY)),
+            Case("JWT HS256 + rate limit: GET /add", "ours-jwt", "/add/2/3", script=_auth_script(_jwt())),
+        ],
         "wire formats (1 worker, 64 connections, GET /add)": [
             Case("header/binary (the default): GET /add", "ours", "/add/2/3"),
             *(Case(f"{name.replace('-', '/')}: GET /add", f"ours-{name}", "/add/2/3") for name in FORMATS),
@@ -266,6 +295,11 @@ def checks(g: dict[str, list[Case]], connections: list[int]) -> list[Check]:
         *(Check(f"{name.replace('-', '/')} vs header/binary, GET /add",
                 rps(f"{name.replace('-', '/')}: GET /add") / rps("header/binary (the default): GET /add"),
                 "(reported)", True) for name in FORMATS),
+        Check("API key + rate limit vs auth off, GET /add",
+              rps("API key + rate limit: GET /add") / rps("auth off (the default): GET /add"), ">= 0.90",
+              rps("API key + rate limit: GET /add") / rps("auth off (the default): GET /add") >= 0.90),
+        Check("JWT HS256 + rate limit vs auth off, GET /add",
+              rps("JWT HS256 + rate limit: GET /add") / rps("auth off (the default): GET /add"), "(reported)", True),
         Check("2 workers vs 1 worker", rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add"), ">= 1.6",
               rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add") >= 1.6),
         Check("gateway vs seed design, 20 ms backend",

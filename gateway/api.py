@@ -14,7 +14,7 @@ from typing import Any, Callable, NamedTuple, Union
 
 from werkzeug.wsgi import get_content_length
 
-from gateway import validation
+from gateway import access, validation
 from gateway.backends import Backends
 from gateway.errors import BadGateway, NotFound
 from gateway.observability import REQUEST_ID_ENVIRON_KEY
@@ -105,6 +105,7 @@ def calc_path(ctx: Context, environ: Environ, op: str, a: str, b: str) -> dict[s
 def calc_body(ctx: Context, environ: Environ) -> dict[str, Any]:
     body = json_body(environ)
     op = validation.operation(body.get("op"))
+    access.require(environ, f"calculator.{op}")  # the one route whose permission is in its body
     return _calculate(ctx, environ, op, validation.json_int(body, "a"), validation.json_int(body, "b"))
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import gevent
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from gateway import api, metrics, observability, openapi, problems
+from gateway import api, guard, metrics, observability, openapi, problems
 from gateway.backends import Backends
 from gateway.body import BodyBudget
 from gateway.config import Settings
 from gateway.direct import DirectRoutes
+from gateway.ratelimit import HOST_COUNTERS_FILE
 from gateway.routes import CacheKeyConverter, bp
 from gateway.rpc import Rpc
 
@@ -63,8 +66,10 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     problems.register(app)
     app.register_blueprint(bp)
     inner = DirectRoutes(api.ROUTES, context, app.json.dumps, app.wsgi_app) if direct else app.wsgi_app
+    runtime_dir = Path(settings.runtime_dir or tempfile.mkdtemp(prefix="gateway-"))
+    guarded = guard.build(settings, inner, app.json.dumps, runtime_dir / HOST_COUNTERS_FILE)
     app.wsgi_app = observability.RequestObserver(  # type: ignore[method-assign]
-        inner, settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
+        guarded, settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
         body_budget=BodyBudget(settings.body_buffer_bytes))
     gevent.spawn(_publish_metrics, backends)
     return app

@@ -9,6 +9,7 @@ errors.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from typing import Any, Callable, Iterable
 
@@ -19,7 +20,7 @@ from uhashring import HashRing
 from gateway import errors, metrics, observability
 from gateway.balancer import Balancer, RetryBudget
 from gateway.catalog import ServiceConfig, load_all
-from gateway.config import Settings
+from gateway.config import ConfigError, Settings
 from gateway.pool import ConnectionPool
 from gateway.thrift_client import thrift_opener
 from thrift_idl.gen.cache import ttypes as cache_types
@@ -174,6 +175,20 @@ class Service:
             pool.close()
 
 
+def client_tls_context(settings: Settings) -> ssl.SSLContext:
+    """The gateway's side of TLS to backends: their certificates verified against
+    GATEWAY_TLS_CA_FILE (else the system's CAs) and their host name; our own certificate
+    presented when one is configured (mutual TLS). Made in each worker, after gevent's
+    patching, so that its sockets are cooperative."""
+    try:
+        context = ssl.create_default_context(cafile=settings.tls_ca_file or None)
+        if settings.tls_cert_file:
+            context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    except (OSError, ssl.SSLError) as err:
+        raise ConfigError(f"GATEWAY_TLS_*: {err}") from None
+    return context
+
+
 class Backends:
     """Every service the gateway talks to; made once per worker by the app factory.
 
@@ -196,13 +211,16 @@ class Backends:
     def from_settings(cls, settings: Settings, catalog: dict[str, ServiceConfig] | None = None) -> Backends:
         catalog = catalog or load_all(settings)
 
+        tls = client_tls_context(settings) if any(c.target.tls for c in catalog.values()) else None
+
         def service(config: ServiceConfig, **kwargs: Any) -> Service:
             target = config.target
             connect_s = (target.connect_timeout_ms or settings.connect_timeout_ms) / 1000
             pools = [
                 ConnectionPool(
                     config.name, addr,
-                    thrift_opener(addr, config.format, connect_s),
+                    thrift_opener(addr, config.format, connect_s, tls=tls if target.tls else None,
+                                  server_name=target.tls_server_name),
                     size=target.pool_size or settings.pool_size,
                     checkout_timeout_s=settings.pool_timeout_ms / 1000,
                     call_timeout_s=(target.call_timeout_ms or settings.call_timeout_ms) / 1000,

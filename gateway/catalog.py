@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from types import ModuleType
 
 from gateway.config import ConfigError, RpcService, Settings, Target
@@ -42,6 +43,11 @@ class ServiceConfig:
     format: Format
     health: MethodSpec
     health_is_probe: bool  # an unknown-method answer means ready
+
+    def exposes(self, method: str) -> bool:
+        """Whether /rpc serves ``method`` (the ``methods`` option's globs). The hand-written
+        routes and /readyz's health call are not limited by it."""
+        return any(fnmatchcase(method, glob) for glob in self.target.methods)
 
 
 def load_all(settings: Settings) -> dict[str, ServiceConfig]:

@@ -60,6 +60,9 @@ class Target:
     call_timeout_ms: int | None = None  # None: GATEWAY_CALL_TIMEOUT_MS
     idle_timeout_ms: int = 60_000  # 0: a connection is closed after every call
     health: str | None = None  # the method /readyz calls; None: the service's default
+    methods: tuple[str, ...] = ("*",)  # globs of the methods /rpc serves
+    tls: bool = False
+    tls_server_name: str | None = None  # the name the certificate must carry; None: the host
 
     @property
     def options(self) -> dict[str, object]:
@@ -68,6 +71,8 @@ class Target:
 
 
 _OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+_METHOD_GLOB = re.compile(r"[A-Za-z0-9_*?\[\]!-]+")
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]+")
 _TRANSPORTS = ("framed", "buffered", "header")
 _PROTOCOLS = ("binary", "compact", "json")
 
@@ -91,7 +96,21 @@ def _option(name: str, key: str, value: str) -> object:
         return _int(f"{name}: {key}", value, 1)
     if key == "idle_timeout_ms":
         return _int(f"{name}: {key}", value, 0)
-    known = "transport, protocol, multiplexed, pool_size, connect_timeout_ms, call_timeout_ms, idle_timeout_ms, health"
+    if key == "methods":
+        globs = tuple(g.strip() for g in value.split("|") if g.strip())
+        if not globs or not all(_METHOD_GLOB.fullmatch(g) for g in globs):
+            raise ConfigError(f"{name}: methods={value!r} is not |-separated method names or globs")
+        return globs
+    if key == "tls":
+        if value not in ("0", "1"):
+            raise ConfigError(f"{name}: tls={value!r}: use 1 (or 0)")
+        return value == "1"
+    if key == "tls_server_name":
+        if not _HOST_NAME.fullmatch(value):
+            raise ConfigError(f"{name}: tls_server_name={value!r} is not a host name")
+        return value
+    known = ("transport, protocol, multiplexed, pool_size, connect_timeout_ms, call_timeout_ms, idle_timeout_ms, "
+             "health, methods, tls, tls_server_name")
     raise ConfigError(f"{name}: unknown option {key!r} (known: {known})")
 
 
@@ -178,6 +197,22 @@ class Settings:
     body_timeout_ms: int = 10_000
     # The bytes of request bodies one worker may hold at once (else 503 overloaded).
     body_buffer_bytes: int = 64 * 1024 * 1024
+    # Security (README: "Securing the gateway"). Off by default, as in v1.
+    auth: str = "none"  # none, api_key, jwt
+    api_keys_file: str = ""
+    jwt_secret: str = ""
+    jwt_public_key_file: str = ""  # a PEM public key or a JWKS
+    jwt_audience: str = ""
+    jwt_issuer: str = ""
+    rate_limit: str = ""  # N/second, N/minute or N/hour per client; empty: none
+    rate_limit_storage: str = ""  # redis://... to share limits across hosts; empty: this host
+    cors_origins: tuple[str, ...] = ()
+    tls_ca_file: str = ""  # CAs that sign backends' certificates; empty: the system's
+    tls_cert_file: str = ""  # the gateway's client certificate (mutual TLS) ...
+    tls_key_file: str = ""  # ... and its key
+    # Where the workers of one host share state (the rate-limit counters); gunicorn.conf.py
+    # makes one per start.
+    runtime_dir: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -186,9 +221,17 @@ class Settings:
             return environ.get(f"GATEWAY_{name}")
 
         found: dict[str, object] = {}
-        for name in ("BIND", "ACCESS_LOG"):
+        for name in ("BIND", "ACCESS_LOG", "AUTH", "API_KEYS_FILE", "JWT_SECRET", "JWT_PUBLIC_KEY_FILE",
+                     "JWT_AUDIENCE", "JWT_ISSUER", "RATE_LIMIT", "RATE_LIMIT_STORAGE", "TLS_CA_FILE",
+                     "TLS_CERT_FILE", "TLS_KEY_FILE", "RUNTIME_DIR"):
             if (text := get(name)) is not None:
-                found[name.lower()] = text
+                found[name.lower()] = text.strip()
+        if (text := get("CORS_ORIGINS")) is not None:
+            found["cors_origins"] = tuple(o.strip().rstrip("/") for o in text.split(",") if o.strip())
+        if found.get("auth", "none") not in ("none", "api_key", "jwt"):
+            raise ConfigError(f"GATEWAY_AUTH: {found['auth']!r} is not one of none, api_key, jwt")
+        if bool(found.get("tls_cert_file")) != bool(found.get("tls_key_file")):
+            raise ConfigError("GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE: set both, or neither")
         for name, minimum in (
             ("WORKERS", 1), ("WORKER_CONNECTIONS", 1), ("POOL_SIZE", 1),
             ("POOL_TIMEOUT_MS", 0), ("CONNECT_TIMEOUT_MS", 1), ("CALL_TIMEOUT_MS", 1),

@@ -19,8 +19,6 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Iterable
 
-from werkzeug.http import HTTP_STATUS_CODES
-
 from gateway import problems
 from gateway.api import Context, Environ, Route
 from gateway.observability import ROUTE_ENVIRON_KEY
@@ -29,8 +27,6 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 Dumps = Callable[..., str]
 
-# Werkzeug's status lines, reason upper-cased as its Response writes them.
-_STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 
 
@@ -91,10 +87,4 @@ class DirectRoutes:
         except Exception as err:
             status, body, extra = problems.for_exception(err)
             content_type = problems.PROBLEM_TYPE
-        # As Flask's JSON provider writes a response: compact, one trailing newline.
-        data = (self._dumps(body, separators=(",", ":")) + "\n").encode()
-        headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
-        if extra:
-            headers.extend(extra.items())
-        start_response(_STATUS_LINES[status], headers)
-        return [data]
+        return problems.write_json(start_response, self._dumps, status, body, content_type, extra)

@@ -49,6 +49,33 @@ class NotFound(GatewayError):
     status, code, title = 404, "not_found", "Not Found"
 
 
+class Unauthenticated(GatewayError):
+    """No credentials, or credentials that do not check out (the detail says which,
+    never anything secret)."""
+
+    status, code, title = 401, "unauthenticated", "Unauthenticated"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="gateway"'}
+
+
+class Forbidden(GatewayError):
+    """Valid credentials without the permission the route needs."""
+
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class RateLimited(GatewayError):
+    status, code, title = 429, "rate_limited", "Too Many Requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, rate_headers: dict[str, str]) -> None:
+        super().__init__(detail)
+        self._headers = {"Retry-After": str(retry_after_s), **rate_headers}
+
+    def headers(self) -> dict[str, str]:
+        return self._headers
+
+
 class RequestTimeout(GatewayError):
     """The request body did not arrive within GATEWAY_BODY_TIMEOUT_MS."""
 

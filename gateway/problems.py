@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
 from gateway.errors import GatewayError
 
@@ -26,6 +27,10 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
 }
+
+
+# Werkzeug's status lines, reason upper-cased as its Response writes them.
+_STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
 
 
 class Problem(NamedTuple):
@@ -55,6 +60,23 @@ def for_exception(err: BaseException) -> Problem:
         return problem(status, code, err.name, err.description or err.name, headers)
     log.error("unexpected error", exc_info=err)
     return problem(500, "internal", "Internal Server Error", "an unexpected error occurred; it has been logged")
+
+
+def write_json(start_response: Callable[..., Any], dumps: Callable[..., str], status: int, body: Any,
+               content_type: str = "application/json", extra: dict[str, str] | None = None) -> list[bytes]:
+    """A JSON answer written straight to WSGI, as Flask's JSON provider writes one:
+    compact, one trailing newline (for the answers given without Flask)."""
+    data = (dumps(body, separators=(",", ":")) + "\n").encode()
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
+    if extra:
+        headers.extend(extra.items())
+    start_response(_STATUS_LINES[status], headers)
+    return [data]
+
+
+def write_problem(start_response: Callable[..., Any], dumps: Callable[..., str], err: BaseException) -> list[bytes]:
+    status, body, extra = for_exception(err)
+    return write_json(start_response, dumps, status, body, PROBLEM_TYPE, extra)
 
 
 def _flask_response(err: Exception) -> Response:

@@ -58,8 +58,12 @@ class Rpc:
     def __init__(self, backends: Backends) -> None:
         self.services = {}
         for name, config in backends.catalog.items():
-            self.services[name] = RpcService(name, backends.by_name[name], config.types,
-                                             _argument_defaults(config.methods, config.types))
+            # Only the methods the `methods` option exposes: the others are not found, not
+            # listed, not in the OpenAPI document.
+            types = ServiceTypes(config.types.name,
+                                 {n: m for n, m in config.types.methods.items() if config.exposes(n)})
+            self.services[name] = RpcService(name, backends.by_name[name], types,
+                                             _argument_defaults(config.methods, types))
 
     def call(self, service_name: str, method_name: str, body: dict[str, Any],
              headers: dict[str, str] | None = None) -> tuple[Method, Any]:

@@ -10,6 +10,7 @@ protocol the gateway spoke, so that a user whose server speaks another can see i
 from __future__ import annotations
 
 import socket
+import ssl
 from typing import Any, Callable
 
 from gevent.monkey import get_original
@@ -74,6 +75,9 @@ class ThriftConnection:
         asked for sit in it. Either way the next call on it would go wrong."""
         if self._sock.fileno() < 0:
             return False
+        pending = getattr(self._sock, "pending", None)  # TLS: bytes already decrypted
+        if pending is not None and pending():
+            return False
         poller = _poll()
         poller.register(self._sock.fileno(), _POLLIN)
         return not poller.poll(0)
@@ -82,8 +86,10 @@ class ThriftConnection:
         self._sock.close()
 
 
-def thrift_opener(address: Address, fmt: Format, connect_timeout_s: float) -> Callable[[], ThriftConnection]:
-    """A function that opens a new connection to ``address`` speaking ``fmt``."""
+def thrift_opener(address: Address, fmt: Format, connect_timeout_s: float, *, tls: ssl.SSLContext | None = None,
+                  server_name: str | None = None) -> Callable[[], ThriftConnection]:
+    """A function that opens a new connection to ``address`` speaking ``fmt``; with
+    ``tls``, over TLS, the certificate checked against ``server_name`` (or the host)."""
 
     def open_connection() -> ThriftConnection:
         try:
@@ -91,6 +97,13 @@ def thrift_opener(address: Address, fmt: Format, connect_timeout_s: float) -> Ca
         except OSError as err:
             raise TTransportException(TTransportException.NOT_OPEN, f"cannot connect to {address}: {err}") from err
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            try:
+                sock = tls.wrap_socket(sock, server_hostname=server_name or address.host)
+            except (ssl.SSLError, ssl.CertificateError, OSError) as err:
+                sock.close()
+                raise TTransportException(TTransportException.NOT_OPEN,
+                                          f"TLS handshake with {address} failed: {err}") from err
         # No per-read timeout: the pool puts one deadline on the whole call.
         sock.settimeout(None)
         return ThriftConnection(sock, ClientCodec(fmt))
