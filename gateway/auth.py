@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,6 +33,7 @@ from gateway.config import ConfigError, Settings
 from gateway.errors import Unauthenticated
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_VERIFIED_TOKENS = 4096  # verified tokens remembered per worker
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,11 @@ class Jwts(Authenticator):
         self._default = keys.get(None)
         self._audience = audience
         self._issuer = issuer
+        # Tokens already verified, with their validity window: a client sends the same
+        # token with every request, and verifying it (JSON, base64, the signature, the
+        # claims) cost more than the rest of the guard. Only exp and nbf can change a
+        # verified token's answer, and they are checked again on every use.
+        self._verified: dict[str, tuple[Client, float, float]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Jwts:
@@ -141,6 +148,19 @@ class Jwts(Authenticator):
         token = bearer(headers)
         if not token:
             raise Unauthenticated("no token (Authorization: Bearer JWT)")
+        cached = self._verified.get(token)
+        if cached is not None:
+            client, not_before, expires = cached
+            if not_before <= time.time() < expires:
+                return client
+            del self._verified[token]
+        client, not_before, expires = self._verify(token)
+        if len(self._verified) >= _VERIFIED_TOKENS:
+            self._verified.clear()  # bounded memory; the busy tokens come straight back
+        self._verified[token] = (client, not_before, expires)
+        return client
+
+    def _verify(self, token: str) -> tuple[Client, float, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as err:
@@ -163,7 +183,8 @@ class Jwts(Authenticator):
         if not isinstance(subject, str) or not subject:
             raise Unauthenticated("token refused: no sub")
         scope = claims.get("scope", "")
-        return Client(subject, tuple(scope.split()) if isinstance(scope, str) else ())
+        client = Client(subject, tuple(scope.split()) if isinstance(scope, str) else ())
+        return client, float(claims.get("nbf", 0)), float(claims["exp"])
 
 
 def _public_keys(path: Path) -> dict[str | None, _VerificationKey]:
