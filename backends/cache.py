@@ -109,7 +109,8 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--store",
         default="memory",
-        help="where entries live: 'memory' (default) or redis://HOST:PORT/DB",
+        help="where entries live: 'memory' (default), redis://HOST:PORT/DB, rediss://..., "
+        "redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME[/DB] or redis+cluster://HOST:PORT[,HOST:PORT]",
     )
     p.add_argument(
         "--snapshot",
@@ -127,9 +128,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 def make_store(spec: str, max_memory: int) -> Store:
     if spec == "memory":
         return MemoryStore(max_memory)
-    if spec.startswith(("redis://", "rediss://", "unix://")):
-        return RedisStore(spec)
-    raise SystemExit(f"--store: expected 'memory' or redis://HOST:PORT/DB, got {spec!r}")
+    if spec.startswith(("redis://", "rediss://", "unix://", "redis+sentinel://", "redis+cluster://")):
+        try:
+            return RedisStore(spec)
+        except ValueError as err:
+            raise SystemExit(f"--store: {err}") from None
+        except Exception as err:  # a cluster is asked for its slots at once
+            raise SystemExit(f"--store: cannot reach {spec}: {err}") from None
+    raise SystemExit(f"--store: expected 'memory' or a redis://, rediss://, redis+sentinel:// or redis+cluster:// "
+                     f"URL, got {spec!r}")
 
 
 def main() -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol
 
 
 @dataclass(slots=True)
@@ -153,15 +153,25 @@ class MemoryStore:
 
 
 class RedisStore:
-    """Entries in a Redis database (``redis://HOST:PORT/DB``), which should be dedicated
-    to the cache: ``items`` counts the whole database. Redis bounds its own memory
-    (its ``maxmemory`` and eviction policy); ``bytes`` is its ``used_memory``."""
+    """Entries in Redis, which should be dedicated to the cache: ``items`` counts the
+    whole database. Redis bounds its own memory (its ``maxmemory`` and eviction policy);
+    ``bytes`` is its ``used_memory``. ``url`` is one of (``redis_client`` reads it):
+
+    * ``redis://HOST:PORT/DB``, ``rediss://...`` (TLS, trusting the system's CAs or
+      those of ``SSL_CERT_FILE``), ``unix://PATH``;
+    * ``redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME[/DB]``: the master that Redis
+      Sentinel names, followed across a failover (redis-py's ``Sentinel``);
+    * ``redis+cluster://HOST:PORT[,HOST:PORT]``: a Redis Cluster, each key on the node
+      that owns its slot (redis-py's ``RedisCluster``).
+    """
 
     def __init__(self, url: str) -> None:
         import redis
+        from redis.exceptions import RedisClusterException
 
-        self._errors = (redis.ConnectionError, redis.TimeoutError)
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+        # A sentinel's "no master now" and a cluster's "slot not served" are outages too.
+        self._errors = (redis.ConnectionError, redis.TimeoutError, RedisClusterException, redis.exceptions.ClusterError)
+        self._redis, self._cluster = redis_client(url)
 
     def _run(self, command: Callable[[], object]) -> object:
         try:
@@ -183,6 +193,8 @@ class RedisStore:
         return self._run(lambda: self._redis.delete(key)) == 1
 
     def stats(self) -> StoreStats:
+        if self._cluster:
+            return self._cluster_stats()
         info: dict = self._run(self._redis.info)  # type: ignore[assignment]
         items: int = self._run(self._redis.dbsize)  # type: ignore[assignment]
         return StoreStats(
@@ -190,3 +202,55 @@ class RedisStore:
             hits=info.get("keyspace_hits", 0), misses=info.get("keyspace_misses", 0),
             evictions=info.get("evicted_keys", 0), expirations=info.get("expired_keys", 0),
         )
+
+    def _cluster_stats(self) -> StoreStats:
+        """Summed over the cluster's primaries."""
+        from redis.cluster import RedisCluster
+
+        per_node: dict = self._run(lambda: self._redis.info(target_nodes=RedisCluster.PRIMARIES))  # type: ignore
+        infos = list(per_node.values()) if per_node and isinstance(next(iter(per_node.values())), dict) else [per_node]
+        items: int = self._run(lambda: self._redis.dbsize(target_nodes=RedisCluster.PRIMARIES))  # type: ignore
+
+        def total(name: str) -> int:
+            return sum(int(info.get(name, 0)) for info in infos)
+
+        return StoreStats(items=items, bytes=total("used_memory"), max_bytes=total("maxmemory"),
+                          hits=total("keyspace_hits"), misses=total("keyspace_misses"),
+                          evictions=total("evicted_keys"), expirations=total("expired_keys"))
+
+
+_TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 2}
+
+
+def redis_client(url: str) -> tuple[Any, bool]:
+    """(the redis-py client for ``url``, whether it is a cluster); raises ValueError."""
+    import redis
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.sentinel import Sentinel
+
+    scheme, _, rest = url.partition("://")
+    if scheme in ("redis", "rediss", "unix"):
+        return redis.Redis.from_url(url, **_TIMEOUTS), False
+    if scheme == "redis+sentinel":
+        hosts, _, path = rest.partition("/")
+        master, _, db = path.partition("/")
+        if not master:
+            raise ValueError("redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME[/DB]: the master's name is missing")
+        sentinel = Sentinel(_host_ports(hosts), sentinel_kwargs=_TIMEOUTS, **_TIMEOUTS)
+        return sentinel.master_for(master, db=int(db or 0), **_TIMEOUTS), False
+    if scheme == "redis+cluster":
+        nodes = [ClusterNode(host, port) for host, port in _host_ports(rest.rstrip("/"))]
+        return RedisCluster(startup_nodes=nodes, **_TIMEOUTS), True
+    raise ValueError(f"{scheme}:// is not a Redis URL this cache knows")
+
+
+def _host_ports(text: str) -> list[tuple[str, int]]:
+    pairs = []
+    for part in filter(None, text.split(",")):
+        host, sep, port = part.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"{part!r} is not HOST:PORT")
+        pairs.append((host.strip("[]"), int(port)))
+    if not pairs:
+        raise ValueError("no HOST:PORT given")
+    return pairs

@@ -14,6 +14,7 @@ import gevent
 from thrift.Thrift import TProcessor
 
 from backends.server import Limits, ThriftServer
+from thrift_wire.tracing import Tracer
 
 
 def parser(name: str, default_port: int) -> argparse.ArgumentParser:
@@ -93,8 +94,9 @@ def serve(
     except (OSError, ValueError) as err:
         print(f"{name}: cannot use the TLS files: {err}", file=sys.stderr, flush=True)
         return 2
+    tracer = Tracer.from_environment(name)  # spans only when OTEL_* name an OTLP endpoint
     server = ThriftServer(processor, args.host, args.port, delay_ms=args.delay_ms, log_calls=args.log_calls,
-                          drain_timeout_s=args.drain_timeout_ms / 1000, limits=limits, tls=tls)
+                          drain_timeout_s=args.drain_timeout_ms / 1000, limits=limits, tls=tls, tracer=tracer)
     try:
         server.start()
     except OSError as err:
@@ -111,6 +113,7 @@ def serve(
         background.kill()
     if on_stop is not None:
         on_stop()
+    tracer.shutdown()  # the spans still batched go out before the process does
     logging.getLogger(name).info("stopped")
     return 0
 

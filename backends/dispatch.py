@@ -35,6 +35,7 @@ class Reply(NamedTuple):
     type: int
     value: Any
     spec: list[Any]
+    failed: BaseException | None = None  # what the handler raised, declared or not
 
 
 class Dispatcher:
@@ -67,7 +68,7 @@ class Dispatcher:
                                               f"a server does not take message type {call.type}")
             else:
                 error = TApplicationException(TApplicationException.UNKNOWN_METHOD, f"Unknown function {call.name}")
-            return Reply(call.name, TMessageType.EXCEPTION, error, APPLICATION_EXCEPTION_SPEC)
+            return Reply(call.name, TMessageType.EXCEPTION, error, APPLICATION_EXCEPTION_SPEC, error)
         method, function = found
         arguments = [getattr(call.args, n) for n in method.arg_names]
         if method.oneway:
@@ -89,8 +90,10 @@ class Dispatcher:
         except Exception as err:
             field = next((f for cls, f in method.declared if isinstance(err, cls)), None)
             if field is None:
-                return Reply(method.name, TMessageType.EXCEPTION, _application_exception(err), APPLICATION_EXCEPTION_SPEC)
+                return Reply(method.name, TMessageType.EXCEPTION, _application_exception(err),
+                             APPLICATION_EXCEPTION_SPEC, err)
             setattr(result, field, err)
+            return Reply(method.name, TMessageType.REPLY, result, method.result_spec, err)
         return Reply(method.name, TMessageType.REPLY, result, method.result_spec)
 
 

@@ -29,9 +29,11 @@ from thrift.Thrift import TProcessor
 
 from backends.dispatch import Dispatcher
 from thrift_wire.codec import Call, FrameError, ServerCodec, detect
-from thrift_wire.headers import REQUEST_ID_HEADER
+from thrift_wire import tracing
+from thrift_wire.headers import REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER
 from thrift_wire.sockets import send_all
 from thrift_wire.methods import ServiceMethods
+from thrift_wire.tracing import IdsOnly, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +91,15 @@ class ThriftServer:
         log_calls: bool = False,
         limits: Limits = Limits(),
         tls: Any = None,
+        tracer: Tracer | None = None,
     ) -> None:
         # The generated processor names the service module and holds the handler; the
         # calls themselves go through the shared method table (dispatch.py).
         module = importlib.import_module(type(processor).__module__)
-        self._dispatcher = Dispatcher(ServiceMethods(module), processor._handler)
+        methods = ServiceMethods(module)
+        self._dispatcher = Dispatcher(methods, processor._handler)
+        self._service = methods.name
+        self._tracer = tracer or IdsOnly()
         self._log_calls = log_calls
         self._delay_s = delay_ms / 1000.0
         self._drain_timeout_s = drain_timeout_s
@@ -234,11 +240,21 @@ class ThriftServer:
         """The bytes of the reply to one call (empty for a oneway call), in the call's
         own format; with --log-calls, a line with the call's THeader request id."""
         started = time.perf_counter() if self._log_calls else 0.0
+        parent = call.headers.get(TRACEPARENT_HEADER)
+        span = None
+        if self._tracer.exporting:  # the caller's trace continued, in a SERVER span of our own
+            span = self._tracer.server(
+                f"{self._service}/{call.name}", parent, call.headers.get(TRACESTATE_HEADER),
+                **{"rpc.system": "thrift", "rpc.service": self._service, "rpc.method": call.name,
+                   "server.address": address[0], "server.port": self.address[1]})
         reply = self._dispatcher.answer(call)
+        if span is not None:
+            span.end(reply.failed if reply is not None else None)
         if self._log_calls:
-            log.info("call %s from %s request_id=%s %s/%s %.3f ms", call.name, address[0],
-                     call.headers.get(REQUEST_ID_HEADER, "-"), codec.format.transport, call.protocol.name,
-                     (time.perf_counter() - started) * 1000)
+            trace = span.trace_id if span is not None else (tracing.parse(parent) or ("-",))[0]
+            log.info("call %s from %s request_id=%s trace_id=%s %s/%s %.3f ms", call.name, address[0],
+                     call.headers.get(REQUEST_ID_HEADER, "-"), trace, codec.format.transport,
+                     call.protocol.name, (time.perf_counter() - started) * 1000)
         if reply is None:
             return b""
         return codec.encode_reply(call, reply.name, reply.type, reply.value, reply.spec)

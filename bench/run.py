@@ -45,6 +45,26 @@ BENCH_API_KEY = "bench-api-key-0123456789abcdef0123456789"
 BENCH_JWT_SECRET = "bench-jwt-secret-0123456789abcdef0123456789"
 
 
+def _span_sink():  # type: ignore[no-untyped-def]
+    """An OTLP/HTTP endpoint that takes every export and keeps nothing."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def _auth_script(token: str) -> str:
     return f'wrk.headers["Authorization"] = "Bearer {token}"\n'
 
@@ -173,6 +193,10 @@ class Bench:
             **limited, "GATEWAY_AUTH": "api_key", "GATEWAY_API_KEYS_FILE": str(keys_file)})
         self.servers["ours-jwt"] = Gateway(log, [calc], [cache], env={
             **limited, "GATEWAY_AUTH": "jwt", "GATEWAY_JWT_SECRET": BENCH_JWT_SECRET})
+        # Tracing on: spans exported over OTLP/HTTP to a sink that accepts and drops them.
+        self._sink = _span_sink()
+        self.servers["ours-otel"] = Gateway(log, [calc], [cache], env={
+            **quiet, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self._sink.server_address[1]}"})
         # The same calculator, reached in other wire formats (it reads them all).
         for name, options in FORMATS.items():
             self.servers[f"ours-{name}"] = Gateway(log, [f"{calc}?{options}"], [cache], env=quiet)
@@ -188,6 +212,8 @@ class Bench:
     def stop(self) -> None:
         for proc in [*self.servers.values(), *self.backends.values()]:
             proc.stop()
+        if getattr(self, "_sink", None) is not None:
+            self._sink.shutdown()
 
     def measure(self, case: Case) -> Run:
         server = self.servers[case.server]
@@ -245,6 +271,10 @@ def groups(connections: list[int]) -> dict[str, list[Case]]:
             Case("API key + rate limit: GET /add", "ours-apikey", "/add/2/3", script=_auth_script(BENCH_API_KEY)),
             Case("JWT HS256 + rate limit: GET /add", "ours-jwt", "/add/2/3", script=_auth_script(_jwt())),
         ],
+        "tracing (1 worker, 64 connections, GET /add)": [
+            Case("tracing off (the default): GET /add", "ours", "/add/2/3"),
+            Case("tracing on, spans exported: GET /add", "ours-otel", "/add/2/3"),
+        ],
         "wire formats (1 worker, 64 connections, GET /add)": [
             Case("header/binary (the default): GET /add", "ours", "/add/2/3"),
             *(Case(f"{name.replace('-', '/')}: GET /add", f"ours-{name}", "/add/2/3") for name in FORMATS),
@@ -300,6 +330,9 @@ def checks(g: dict[str, list[Case]], connections: list[int]) -> list[Check]:
               rps("API key + rate limit: GET /add") / rps("auth off (the default): GET /add") >= 0.90),
         Check("JWT HS256 + rate limit vs auth off, GET /add",
               rps("JWT HS256 + rate limit: GET /add") / rps("auth off (the default): GET /add"), "(reported)", True),
+        Check("tracing on vs off, GET /add",
+              rps("tracing on, spans exported: GET /add") / rps("tracing off (the default): GET /add"),
+              "(reported)", True),
         Check("2 workers vs 1 worker", rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add"), ">= 1.6",
               rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add") >= 1.6),
         Check("gateway vs seed design, 20 ms backend",

@@ -17,9 +17,9 @@ from werkzeug.wsgi import get_content_length
 from gateway import access, validation
 from gateway.backends import Backends
 from gateway.errors import BadGateway, NotFound
-from gateway.observability import REQUEST_ID_ENVIRON_KEY
+from gateway.observability import REQUEST_ID_ENVIRON_KEY, SPAN_ENVIRON_KEY
 from gateway.rpc import Rpc
-from thrift_wire.headers import REQUEST_ID_HEADER
+from thrift_wire.headers import REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER
 
 Environ = dict[str, Any]
 Answer = Union[dict[str, Any], tuple[dict[str, Any], int]]
@@ -60,9 +60,18 @@ def json_body(environ: Environ) -> dict[str, Any]:
 
 
 def call_headers(environ: Environ) -> dict[str, str] | None:
-    """The THeader headers a backend call made for this request carries: its id."""
+    """The THeader headers a backend call made for this request carries: its id and
+    its trace context (the request's span, the parent of the call's)."""
+    headers = {}
     request_id = environ.get(REQUEST_ID_ENVIRON_KEY)
-    return {REQUEST_ID_HEADER: request_id} if request_id else None
+    if request_id:
+        headers[REQUEST_ID_HEADER] = request_id
+    span = environ.get(SPAN_ENVIRON_KEY)
+    if span is not None:
+        headers[TRACEPARENT_HEADER] = span.traceparent
+        if span.tracestate:
+            headers[TRACESTATE_HEADER] = span.tracestate
+    return headers or None
 
 
 def _key(environ: Environ, key: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from gateway.direct import DirectRoutes
 from gateway.ratelimit import HOST_COUNTERS_FILE
 from gateway.routes import CacheKeyConverter, bp
 from gateway.rpc import Rpc
+from thrift_wire import tracing
+from thrift_wire.tracing import Tracer
 
 # How often each worker writes its metrics for /metrics to see; off the request path.
 METRICS_INTERVAL_S = 1.0
@@ -56,7 +59,11 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     app.url_map.converters["key"] = CacheKeyConverter
     app.json = StrictJSONProvider(app)
 
-    backends = backends or Backends.from_settings(settings)
+    tracing.reseed()  # after the fork: each worker makes its own ids
+    tracer = Tracer.from_environment("gateway")
+    if tracer.exporting:
+        atexit.register(tracer.shutdown)  # the spans still batched go out as the worker exits
+    backends = backends or Backends.from_settings(settings, tracer=tracer)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.backends"] = backends
     app.extensions["gateway.rpc"] = rpc = Rpc(backends)
@@ -70,6 +77,6 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     guarded = guard.build(settings, inner, app.json.dumps, runtime_dir / HOST_COUNTERS_FILE)
     app.wsgi_app = observability.RequestObserver(  # type: ignore[method-assign]
         guarded, settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
-        body_budget=BodyBudget(settings.body_buffer_bytes))
+        body_budget=BodyBudget(settings.body_buffer_bytes), tracer=tracer)
     gevent.spawn(_publish_metrics, backends)
     return app

@@ -25,7 +25,9 @@ from gateway.pool import ConnectionPool
 from gateway.thrift_client import thrift_opener
 from thrift_idl.gen.cache import ttypes as cache_types
 from thrift_idl.gen.calculator import ttypes as calculator_types
+from thrift_wire.headers import TRACEPARENT_HEADER, TRACESTATE_HEADER
 from thrift_wire.methods import MethodSpec, ServiceMethods
+from thrift_wire.tracing import IdsOnly, Tracer
 from thrift_idl.gen.calculator.constants import DIVISION_BY_ZERO, OVERFLOW
 
 log = logging.getLogger(__name__)
@@ -63,9 +65,10 @@ class Service:
     def __init__(
         self, name: str, pools: Iterable[ConnectionPool], methods: ServiceMethods, *, by_key: bool = False,
         idempotent: bool = False, health: MethodSpec | None = None, health_is_probe: bool = False,
-        carries_headers: bool = True,
+        carries_headers: bool = True, tracer: Tracer | None = None,
     ) -> None:
         self.name = name
+        self._tracer = tracer or IdsOnly()
         self.methods = methods
         self._health = health or methods["ping"]
         self._health_is_probe = health_is_probe
@@ -87,8 +90,6 @@ class Service:
         the gateway's errors (for the hand-written routes), else as they were raised.
         ``headers`` (the request id) go with the call where the transport carries them."""
         method = self.methods[method_name]
-        if not self.carries_headers:
-            headers = None
         if key is not None:
             return self._call(self.pool_for_key(key), method, args, translate, headers)
         if self._budget is not None:
@@ -121,18 +122,30 @@ class Service:
               headers: dict[str, str] | None) -> Any:
         outcome = "ok"
         started = time.perf_counter()
+        span = None
+        if self._tracer.exporting:  # a CLIENT span of its own, the request's as its parent
+            parent = headers.get(TRACEPARENT_HEADER) if headers else None
+            span = self._tracer.client(
+                f"{self.name}/{method.name}", parent, headers.get(TRACESTATE_HEADER) if headers else None,
+                **{"rpc.system": "thrift", "rpc.service": self.name, "rpc.method": method.name,
+                   "server.address": pool.address.host, "server.port": pool.address.port})
+            headers = {**(headers or {}), TRACEPARENT_HEADER: span.traceparent}
+        error: BaseException | None = None
         try:
-            return pool.call(method, *args, headers=headers)
+            # Only THeader carries headers; on other transports they are not even sent.
+            return pool.call(method, *args, headers=headers if self.carries_headers else None)
         except errors.GatewayError as err:
-            outcome = err.code
+            outcome, error = err.code, err
             raise
         except TException as err:
-            outcome = type(err).__name__
+            outcome, error = type(err).__name__, err
             to_gateway_error = _DECLARED.get(type(err)) if translate else None
             if to_gateway_error is None:
                 raise
             raise to_gateway_error(err) from err
         finally:
+            if span is not None:
+                span.end(error)
             metrics.thrift_call(self.name, pool.label, method.name, outcome, time.perf_counter() - started)
             observability.note_backend_call(self.name, pool.label)
 
@@ -208,7 +221,8 @@ class Backends:
         return tuple(self.by_name.values())
 
     @classmethod
-    def from_settings(cls, settings: Settings, catalog: dict[str, ServiceConfig] | None = None) -> Backends:
+    def from_settings(cls, settings: Settings, catalog: dict[str, ServiceConfig] | None = None,
+                      tracer: Tracer | None = None) -> Backends:
         catalog = catalog or load_all(settings)
 
         tls = client_tls_context(settings) if any(c.target.tls for c in catalog.values()) else None
@@ -230,7 +244,7 @@ class Backends:
             ]
             return Service(config.name, pools, config.methods, health=config.health,
                            health_is_probe=config.health_is_probe,
-                           carries_headers=config.format.transport == "header", **kwargs)
+                           carries_headers=config.format.transport == "header", tracer=tracer, **kwargs)
 
         extra = {name: service(config) for name, config in catalog.items() if name not in ("calculator", "cache")}
         return cls(

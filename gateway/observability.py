@@ -20,10 +20,12 @@ from typing import Any, Callable, Iterable
 
 from gateway import metrics
 from gateway.body import BodyBudget, GuardedInput
+from thrift_wire.tracing import IdsOnly, Tracer
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON_KEY = "gateway.request_id"
 ROUTE_ENVIRON_KEY = "gateway.route"  # set by the direct path (direct.py) to the rule it answered
+SPAN_ENVIRON_KEY = "gateway.span"  # the request's server span: its calls continue its trace
 # A caller's id is echoed only if it is short and plain: it ends up in logs and headers.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
 
@@ -49,12 +51,13 @@ class RequestObserver:
     """WSGI middleware: gives every request an id, answers with it, and counts it."""
 
     def __init__(self, app: WSGIApp, access_log_target: str = "", *, body_timeout_s: float = 10.0,
-                 body_budget: BodyBudget | None = None) -> None:
+                 body_budget: BodyBudget | None = None, tracer: Tracer | None = None) -> None:
         self._app = app
         _random.seed()  # from os.urandom, in this process: never shared across a fork
         self._log = _access_logger(access_log_target)
         self._body_timeout_s = body_timeout_s
         self._budget = body_budget or BodyBudget(64 * 1024 * 1024)
+        self._tracer = tracer or IdsOnly()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -63,6 +66,11 @@ class RequestObserver:
         environ[REQUEST_ID_ENVIRON_KEY] = request_id
         status, route = "500", "unmatched"
         body = _guard_body(environ, deadline=time.monotonic() + self._body_timeout_s, budget=self._budget)
+        method = environ.get("REQUEST_METHOD", "")
+        span = self._tracer.server(method, environ.get("HTTP_TRACEPARENT"), environ.get("HTTP_TRACESTATE"),
+                                   **({"http.request.method": method, "url.path": environ.get("PATH_INFO", "")}
+                                      if self._tracer.exporting else {}))
+        environ[SPAN_ENVIRON_KEY] = span
 
         def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal status, route
@@ -78,6 +86,7 @@ class RequestObserver:
                 if rule is not None:
                     route = rule.rule
             headers.append((REQUEST_ID_HEADER, request_id))
+            headers.append(("traceparent", span.traceparent))
             if body is not None and (body.broken or not body.finished):
                 # A body left unread (or broken) would have Gunicorn wait for its rest
                 # before the next request on this connection: close it after this answer.
@@ -93,7 +102,10 @@ class RequestObserver:
                 body.release()
             backends_called.reset(token)
             elapsed = time.perf_counter() - started
-            metrics.http_request(route, environ.get("REQUEST_METHOD", ""), status, elapsed)
+            metrics.http_request(route, method, status, elapsed)
+            if self._tracer.exporting:
+                span.end(f"HTTP {status}" if status >= "500" else None, name=f"{method} {route}",
+                         **{"http.route": route, "http.response.status_code": int(status)})
             if self._log is not None:
                 self._log.info(json.dumps({
                     "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -105,6 +117,7 @@ class RequestObserver:
                     "duration_ms": round(elapsed * 1000, 3),
                     "backends": called,
                     "remote": environ.get("REMOTE_ADDR"),
+                    "trace_id": span.trace_id,
                 }, ensure_ascii=False))
 
 

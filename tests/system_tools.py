@@ -50,3 +50,19 @@ class RedisServer(Process):
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+
+def redis_cli(port: int, *args: str) -> str:
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True, timeout=30).stdout
+
+
+class RedisNode(Process):
+    """A redis-server with any extra arguments (a replica, a cluster node, a sentinel)."""
+
+    def __init__(self, binary: str, work_dir: Path, *args: str, port: int | None = None) -> None:
+        self.port = port or free_port()
+        node_dir = work_dir / f"node-{self.port}"
+        node_dir.mkdir(exist_ok=True)
+        super().__init__([binary, *args, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(node_dir),
+                          "--save", "", "--daemonize", "no"], work_dir / f"redis-{self.port}.log")
+        wait_for(lambda: redis_cli(self.port, "PING").strip() == "PONG", 20, f"redis on port {self.port}")

@@ -94,4 +94,4 @@ def test_call_logs_name_the_format(backends: tuple[Backend, Backend]) -> None:
     trans, calc = client(Calculator, backends[0].port, "buffered", "binary", False)
     calc.add(40, 2)
     trans.close()
-    assert backends[0].search(r"call add from 127\.0\.0\.1 request_id=- buffered/binary")
+    assert backends[0].search(r"call add from 127\.0\.0\.1 request_id=- trace_id=- buffered/binary")

@@ -38,6 +38,7 @@ def test_bench_harness_runs_end_to_end(tmp_path: Path) -> None:
     for case in ("bare stack: GET /bare", "gateway: GET /add", "gateway: POST /rpc/calculator/add",
                  "framed/compact: GET /add", "buffered/binary: GET /add", "framed/json: GET /add",
                  "API key + rate limit: GET /add", "JWT HS256 + rate limit: GET /add",
+                 "tracing on, spans exported: GET /add",
                  "seed design, 20 ms backend", "gateway 1 worker, 8 conns"):
         assert f"| {case} |" in text
     assert "## Targets" in text

@@ -121,7 +121,7 @@ def _answer(direct: bool, method: str, path: str, body: bytes | None, outcome: A
     stubs.calc_pool.outcome = stubs.cache_pool.outcome = outcome
     app = create_app(Settings(), backends=stubs, direct=direct)  # type: ignore[arg-type]
     response = app.test_client().open(path, method=method, data=body)
-    headers = [(k, v) for k, v in response.headers.items() if k != "X-Request-ID"]
+    headers = [(k, v) for k, v in response.headers.items() if k not in ("X-Request-ID", "traceparent")]  # fresh per request
     return response.status, headers, response.get_data()
 
 
