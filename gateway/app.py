@@ -16,6 +16,7 @@ from gateway.backends import Backends
 from gateway.body import BodyBudget
 from gateway.config import Settings
 from gateway.direct import DirectRoutes
+from gateway.discovery import Discovery
 from gateway.ratelimit import HOST_COUNTERS_FILE
 from gateway.routes import CacheKeyConverter, bp
 from gateway.rpc import Rpc
@@ -79,4 +80,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
         guarded, settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
         body_budget=BodyBudget(settings.body_buffer_bytes), tracer=tracer)
     gevent.spawn(_publish_metrics, backends)
+    discovery = Discovery(backends.services, settings.dns_refresh_ms / 1000, settings.dns_servers)
+    if discovery.needed:
+        gevent.spawn(discovery.run)
     return app

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import gevent
 from thrift.Thrift import TApplicationException, TException
@@ -20,7 +20,8 @@ from uhashring import HashRing
 from gateway import errors, metrics, observability
 from gateway.balancer import Balancer, RetryBudget
 from gateway.catalog import ServiceConfig, load_all
-from gateway.config import ConfigError, Settings
+from gateway.discovery import NameResolver, is_name, resolve
+from gateway.config import Address, ConfigError, Settings
 from gateway.pool import ConnectionPool
 from gateway.thrift_client import thrift_opener
 from thrift_idl.gen.cache import ttypes as cache_types
@@ -66,8 +67,14 @@ class Service:
         self, name: str, pools: Iterable[ConnectionPool], methods: ServiceMethods, *, by_key: bool = False,
         idempotent: bool = False, health: MethodSpec | None = None, health_is_probe: bool = False,
         carries_headers: bool = True, tracer: Tracer | None = None,
+        configured: tuple[Address, ...] = (), make_pool: Callable[[Address], ConnectionPool] | None = None,
     ) -> None:
         self.name = name
+        # The addresses as configured (DNS names among them) and how to make a pool for
+        # an instance that DNS discovery finds (discovery.py).
+        self.configured = configured
+        self._make_pool = make_pool
+        self._by_key = by_key
         self._tracer = tracer or IdsOnly()
         self.methods = methods
         self._health = health or methods["ping"]
@@ -77,10 +84,42 @@ class Service:
         self.pools = {pool.label: pool for pool in pools}
         self.balancer: Balancer[ConnectionPool] = Balancer(list(self.pools.values()), on_ejection=self._ejected)
         self._budget = RetryBudget() if idempotent else None
-        self._ring = HashRing(nodes=list(self.pools), hash_fn="ketama") if by_key and len(self.pools) > 1 else None
+        self._ring = self._make_ring()
+
+    def _make_ring(self) -> HashRing | None:
+        return HashRing(nodes=list(self.pools), hash_fn="ketama") if self._by_key and len(self.pools) > 1 else None
+
+    def set_addresses(self, addresses: list[Address]) -> None:
+        """The instances DNS discovery found now: new ones get a pool; those gone get no
+        new calls, their calls in flight finish and their connections close."""
+        wanted = {str(a): a for a in addresses}
+        if set(wanted) == set(self.pools) or self._make_pool is None:
+            return
+        gone = [pool for label, pool in self.pools.items() if label not in wanted]
+        added = sorted(set(wanted) - set(self.pools))
+        pools = {label: pool for label, pool in self.pools.items() if label in wanted}
+        for label, address in wanted.items():
+            if label not in pools:
+                pools[label] = self._make_pool(address)
+        # Replace, never mutate: a request that already holds the old table finishes with it.
+        self.pools = pools
+        self.balancer.set_instances(list(pools.values()))
+        self._ring = self._make_ring()
+        for pool in gone:
+            pool.drain()
+            metrics.pool_connections(self.name, pool.label, 0, 0)
+        # At warning, like an ejection: the worker's log shows warnings and above.
+        log.warning("%s: instances now %s (added %s, removed %s)", self.name, ", ".join(sorted(pools)) or "none",
+                 ", ".join(added) or "-", ", ".join(p.label for p in gone) or "-")
+
+    def _no_instances(self) -> errors.BackendUnavailable:
+        names = ", ".join(str(a) for a in self.configured) or "its addresses"
+        return errors.BackendUnavailable(f"{self.name}: {names} resolves to no instance", backend=self.name, address="")
 
     def pool_for_key(self, key: str) -> ConnectionPool:
-        if self._ring is None:  # one node
+        if self._ring is None:  # one node, or none
+            if not self.balancer.instances:
+                raise self._no_instances()
             return self.balancer.instances[0]
         return self.pools[self._ring.get_node(key)]
 
@@ -95,9 +134,13 @@ class Service:
         if self._budget is not None:
             self._budget.deposit()
         tried: list[ConnectionPool] = []
+        pools = self.pools  # this call's view: discovery may replace the table meanwhile
+        if not pools:
+            raise self._no_instances()
         while True:
             pool = self.balancer.pick(exclude=tried)
-            assert pool is not None  # a retry happens only while some instance is untried
+            if pool is None:  # the instances changed under a retry
+                raise self._no_instances()
             try:
                 result = self._call(pool, method, args, translate, headers)
             except errors.Overloaded:
@@ -105,7 +148,7 @@ class Service:
             except errors.BackendUnavailable:
                 self.balancer.failed(pool)
                 tried.append(pool)
-                if len(tried) == len(self.pools) or self._budget is None or not self._budget.try_withdraw():
+                if len(tried) >= len(pools) or self._budget is None or not self._budget.try_withdraw():
                     raise
                 metrics.retry(self.name)
                 continue
@@ -175,6 +218,8 @@ class Service:
                 return to_gateway_error(err).code if to_gateway_error else "unhealthy"
             return "ok"
 
+        if not self.pools:  # every name resolves to nothing: not ready
+            return {", ".join(str(a) for a in self.configured) or "(none)": "backend_unavailable"}
         jobs = {address: gevent.spawn(ping, pool) for address, pool in self.pools.items()}
         gevent.joinall(list(jobs.values()))
         return {address: job.value for address, job in jobs.items()}
@@ -202,6 +247,13 @@ def client_tls_context(settings: Settings) -> ssl.SSLContext:
     return context
 
 
+class _Named(NamedTuple):
+    """What discovery needs to know of a service before the service exists."""
+
+    name: str
+    configured: tuple[Address, ...]
+
+
 class Backends:
     """Every service the gateway talks to; made once per worker by the app factory.
 
@@ -227,24 +279,32 @@ class Backends:
 
         tls = client_tls_context(settings) if any(c.target.tls for c in catalog.values()) else None
 
+        resolver, known = NameResolver(settings.dns_servers), {}
+
         def service(config: ServiceConfig, **kwargs: Any) -> Service:
             target = config.target
             connect_s = (target.connect_timeout_ms or settings.connect_timeout_ms) / 1000
-            pools = [
-                ConnectionPool(
+            # An instance found by DNS is dialled by its IP; its certificate names the name.
+            names = [a.host for a in target.addrs if is_name(a.host)]
+            server_name = target.tls_server_name or (names[0] if names else None)
+
+            def make_pool(addr: Address) -> ConnectionPool:
+                return ConnectionPool(
                     config.name, addr,
                     thrift_opener(addr, config.format, connect_s, tls=tls if target.tls else None,
-                                  server_name=target.tls_server_name),
+                                  server_name=server_name),
                     size=target.pool_size or settings.pool_size,
                     checkout_timeout_s=settings.pool_timeout_ms / 1000,
                     call_timeout_s=(target.call_timeout_ms or settings.call_timeout_ms) / 1000,
                     idle_timeout_s=target.idle_timeout_ms / 1000,
                 )
-                for addr in target.addrs
-            ]
-            return Service(config.name, pools, config.methods, health=config.health,
+
+            named = _Named(config.name, target.addrs)
+            addresses = resolve(named, resolver, known) if names else list(target.addrs)
+            return Service(config.name, [make_pool(a) for a in addresses], config.methods, health=config.health,
                            health_is_probe=config.health_is_probe,
-                           carries_headers=config.format.transport == "header", tracer=tracer, **kwargs)
+                           carries_headers=config.format.transport == "header", tracer=tracer,
+                           configured=target.addrs, make_pool=make_pool, **kwargs)
 
         extra = {name: service(config) for name, config in catalog.items() if name not in ("calculator", "cache")}
         return cls(

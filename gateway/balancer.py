@@ -59,8 +59,14 @@ class Balancer(Generic[T]):
         self._rng = rng or random.Random()
         self._on_ejection = on_ejection
 
+    def set_instances(self, instances: Sequence[T]) -> None:
+        """The instances now (DNS discovery): those kept keep their health record."""
+        self.instances = list(instances)
+        self._health = {id(i): self._health.get(id(i)) or _Health() for i in self.instances}
+
     def ejected(self, instance: T) -> bool:
-        return self._health[id(instance)].ejected_until > self._clock()
+        health = self._health.get(id(instance))
+        return health is not None and health.ejected_until > self._clock()
 
     def pick(self, exclude: Sequence[T] = ()) -> T | None:
         """An instance for the next call, None when every one is excluded."""
@@ -74,13 +80,17 @@ class Balancer(Generic[T]):
         return a if a.in_use <= b.in_use else b
 
     def succeeded(self, instance: T) -> None:
-        health = self._health[id(instance)]
+        health = self._health.get(id(instance))
+        if health is None:  # it left while its call was in flight
+            return
         if health.consecutive_failures or health.ejections:
             health.consecutive_failures = 0
             health.ejections = 0
 
     def failed(self, instance: T) -> None:
-        health = self._health[id(instance)]
+        health = self._health.get(id(instance))
+        if health is None:  # it left while its call was in flight
+            return
         health.consecutive_failures += 1
         if health.consecutive_failures < self._threshold or self.ejected(instance):
             return

@@ -210,6 +210,10 @@ class Settings:
     tls_ca_file: str = ""  # CAs that sign backends' certificates; empty: the system's
     tls_cert_file: str = ""  # the gateway's client certificate (mutual TLS) ...
     tls_key_file: str = ""  # ... and its key
+    # DNS names among backend addresses: re-resolved this often, by these resolvers
+    # (host:port; none: the system's).
+    dns_refresh_ms: int = 5000
+    dns_servers: tuple[Address, ...] = ()
     # Where the workers of one host share state (the rate-limit counters); gunicorn.conf.py
     # makes one per start.
     runtime_dir: str = ""
@@ -226,6 +230,8 @@ class Settings:
                      "TLS_CERT_FILE", "TLS_KEY_FILE", "RUNTIME_DIR"):
             if (text := get(name)) is not None:
                 found[name.lower()] = text.strip()
+        if (text := get("DNS_SERVERS")) is not None:
+            found["dns_servers"] = _addresses("GATEWAY_DNS_SERVERS", text)
         if (text := get("CORS_ORIGINS")) is not None:
             found["cors_origins"] = tuple(o.strip().rstrip("/") for o in text.split(",") if o.strip())
         if found.get("auth", "none") not in ("none", "api_key", "jwt"):
@@ -237,6 +243,7 @@ class Settings:
             ("POOL_TIMEOUT_MS", 0), ("CONNECT_TIMEOUT_MS", 1), ("CALL_TIMEOUT_MS", 1),
             ("MAX_REQUESTS", 0), ("MAX_REQUESTS_JITTER", 0), ("BODY_TIMEOUT_MS", 1),
             ("BODY_BUFFER_BYTES", 2 * 1024 * 1024 + 1),
+            ("DNS_REFRESH_MS", 100),
         ):
             if (text := get(name)) is not None:
                 found[name.lower()] = _int(f"GATEWAY_{name}", text, minimum)

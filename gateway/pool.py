@@ -114,6 +114,7 @@ class ConnectionPool:
         # connection wait while ours sits in the pool.
         self._idle_timeout_s = idle_timeout_s
         self._slots = FairSlots(size)
+        self.draining = False  # left the service (DNS): no reuse, connections close on return
         # LIFO: the most recently used connection is the one least likely to have been
         # closed by the peer, and the rest can age out together. Each with when it came back.
         self._idle: list[tuple[Connection, float]] = []
@@ -163,12 +164,17 @@ class ConnectionPool:
         finally:
             try:
                 if conn is not None:
-                    if clean and self._idle_timeout_s > 0:
+                    if clean and self._idle_timeout_s > 0 and not self.draining:
                         self._idle.append((conn, time.monotonic()))
                     else:
                         conn.close()
             finally:
                 self._slots.release()
+
+    def drain(self) -> None:
+        """The instance has left: its calls in flight finish, then its connections close."""
+        self.draining = True
+        self.close()
 
     def close(self) -> None:
         """Close the idle connections (those in use are closed when they come back)."""

@@ -99,17 +99,18 @@ class Backend(Process):
     """``python -m backends.<name>`` (or ``module``) on ``port`` (0: a free one)."""
 
     def __init__(self, name: str, log_dir: Path, port: int = 0, args: Sequence[str] = (),
-                 module: str | None = None) -> None:
+                 module: str | None = None, host: str = "127.0.0.1") -> None:
         super().__init__(
-            [sys.executable, "-m", module or f"backends.{name}", "--host", "127.0.0.1", "--port", str(port), *args],
+            [sys.executable, "-m", module or f"backends.{name}", "--host", host, "--port", str(port), *args],
             log_dir / f"{name}-{port}-{time.monotonic_ns()}.log",
         )
         self.name = name
-        self.port = int(self.wait_for_line(r"listening on 127\.0\.0\.1:(\d+)").group(1))
+        self.host = host
+        self.port = int(self.wait_for_line(rf"listening on {re.escape(host)}:(\d+)").group(1))
 
     @property
     def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
 
 class Gateway(Process):

@@ -65,4 +65,22 @@ class RedisNode(Process):
         node_dir.mkdir(exist_ok=True)
         super().__init__([binary, *args, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(node_dir),
                           "--save", "", "--daemonize", "no"], work_dir / f"redis-{self.port}.log")
-        wait_for(lambda: redis_cli(self.port, "PING").strip() == "PONG", 20, f"redis on port {self.port}")
+        wait_for(self._answers, 20, f"redis on port {self.port}")
+
+    def _answers(self) -> bool:
+        if not self.alive():
+            raise RuntimeError(f"redis on port {self.port} exited:\n{self.output()[-2000:]}")
+        return redis_cli(self.port, "PING").strip() == "PONG"
+
+
+def free_cluster_port() -> int:
+    """A free port a Redis Cluster node can use: at most 55535, its bus port (+10000) free too."""
+    while True:
+        port = free_port()
+        if port <= 55535:
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from tests.harness import Backend, Gateway, Process, free_port, wait_for
-from tests.system_tools import RedisNode, ensure_redis_server, redis_cli
+from tests.system_tools import RedisNode, ensure_redis_server, free_cluster_port, redis_cli
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def _field(reply: str, name: str) -> str | None:
 def test_cluster_spreads_keys_over_its_nodes(procs: list[Process], log_dir: Path, tmp_path: Path,
                                             redis_binary: str) -> None:
     nodes = [RedisNode(redis_binary, tmp_path, "--cluster-enabled", "yes", "--cluster-config-file",
-                       f"nodes-{i}.conf", "--appendonly", "no") for i in range(3)]
+                       f"nodes-{i}.conf", "--appendonly", "no", port=free_cluster_port()) for i in range(3)]
     procs += nodes
     created = redis_cli(nodes[0].port, "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in nodes),
                         "--cluster-replicas", "0", "--cluster-yes")

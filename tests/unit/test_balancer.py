@@ -122,12 +122,16 @@ def test_retry_budget_reserve_and_percentage() -> None:
 class Pool:
     """A stand-in pool: answers or raises per call, records how often it was used."""
 
-    def __init__(self, port: int, outcome: Any = 1) -> None:
-        self.address = Address("127.0.0.1", port)
+    def __init__(self, port: int, outcome: Any = 1, host: str = "127.0.0.1") -> None:
+        self.address = Address(host, port)
         self.label = str(self.address)
         self.outcome = outcome
         self.calls = 0
         self.in_use = 0
+        self.drained = False
+
+    def drain(self) -> None:
+        self.drained = True
 
     def call(self, method: Any, *args: Any, headers: Any = None) -> Any:
         self.calls += 1
@@ -193,3 +197,27 @@ def test_keys_stay_on_their_node_even_when_it_is_down() -> None:
     # The same placement in another worker or after a restart: ketama is deterministic.
     again = Service("cache", [Pool(p, outcome=p) for p in (1, 2, 3)], CACHE, by_key=True)
     assert {k: again.call("get", key=k) for k in owners} == owners
+
+
+def test_instances_from_dns_come_and_go() -> None:
+    made: list[Pool] = []
+
+    def make_pool(address: Address) -> Pool:
+        made.append(Pool(address.port, outcome=address.host, host=address.host))
+        return made[-1]
+
+    first = Pool(9000, outcome="127.0.0.1")
+    service = Service("calculator", [first], CALC, idempotent=True, configured=(Address("calc.test", 9000),),
+                      make_pool=make_pool)  # type: ignore[arg-type]
+    service.set_addresses([Address("127.0.0.1", 9000), Address("127.0.0.2", 9000)])
+    assert [p.label for p in made] == ["127.0.0.2:9000"] and set(service.pools) == {"127.0.0.1:9000", "127.0.0.2:9000"}
+    assert {service.call("add", 1, 2) for _ in range(40)} == {"127.0.0.1", "127.0.0.2"}
+    service.set_addresses([Address("127.0.0.2", 9000)])  # the first one leaves: drained, no new calls
+    assert first.drained and list(service.pools) == ["127.0.0.2:9000"]
+    calls_before = first.calls
+    assert {service.call("add", 1, 2) for _ in range(20)} == {"127.0.0.2"} and first.calls == calls_before
+    service.balancer.failed(first)  # a call that was in flight there ends after it left: no harm
+    service.set_addresses([])
+    with pytest.raises(errors.BackendUnavailable, match="resolves to no instance"):
+        service.call("add", 1, 2)
+    assert service.ping_all() == {"calc.test:9000": "backend_unavailable"}
