@@ -84,3 +84,36 @@ def test_cluster_spreads_keys_over_its_nodes(procs: list[Process], log_dir: Path
     sizes = [int(redis_cli(n.port, "DBSIZE").strip()) for n in nodes]
     assert sum(sizes) == 60 and all(size > 0 for size in sizes), sizes
     assert requests.get(f"{gw.url}/readyz").status_code == 200
+
+
+def test_rediss_verifies_the_server_against_ssl_cert_file(procs: list[Process], log_dir: Path, tmp_path: Path,
+                                                          redis_binary: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trustme
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1")
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "redis.crt"))
+    server.private_key_pem.write_to_path(str(tmp_path / "redis.key"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    port = free_port()
+    redis = Process([redis_binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+                     "--tls-cert-file", str(tmp_path / "redis.crt"), "--tls-key-file", str(tmp_path / "redis.key"),
+                     "--tls-ca-cert-file", str(tmp_path / "ca.pem"), "--tls-auth-clients", "no", "--save", "",
+                     "--dir", str(tmp_path)], tmp_path / "redis-tls.log")
+    procs.append(redis)
+    wait_for(lambda: "Ready to accept connections" in redis.output(), 20, "redis with TLS")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # trust our CA, as the README says
+    cache = Backend("cache", log_dir, args=("--store", f"rediss://127.0.0.1:{port}/0"))
+    calculator = Backend("calculator", log_dir)
+    procs += [cache, calculator]
+    gw = Gateway(log_dir, [calculator.address], [cache.address])
+    procs.append(gw)
+    assert requests.put(f"{gw.url}/cache/over-tls", json={"value": [1, 2]}).status_code == 200
+    assert requests.get(f"{gw.url}/cache/over-tls").json()["value"] == [1, 2]
+    # Without our CA the server's certificate is not trusted: 503, not a silent plaintext.
+    monkeypatch.delenv("SSL_CERT_FILE")
+    untrusting = Backend("cache", log_dir, args=("--store", f"rediss://127.0.0.1:{port}/0"))
+    procs.append(untrusting)
+    gw2 = Gateway(log_dir, [calculator.address], [untrusting.address])
+    procs.append(gw2)
+    assert requests.get(f"{gw2.url}/cache/over-tls").status_code == 503
