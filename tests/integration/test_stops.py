@@ -10,6 +10,7 @@ import signal
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from thrift.protocol.TBinaryProtocol import TBinaryProtocol
@@ -70,15 +71,21 @@ def test_a_half_sent_frame_does_not_hold_up_the_stop(procs: list[Process], log_d
     idle.close()
 
 
-def test_a_call_in_flight_finishes_within_the_drain_limit(procs: list[Process], log_dir: Path) -> None:
-    # A slow call (the test-only delay) is answered even though the stop came first...
-    calculator = Backend("calculator", log_dir, args=("--delay-ms", "700"))
+def _call_in_flight(procs: list[Process], log_dir: Path, *args: str) -> tuple[Backend, TFramedTransport, Any]:
+    """A calculator slowed by the test-only delay, with one call sent and not answered."""
+    calculator = Backend("calculator", log_dir, args=args)
     procs.append(calculator)
     transport = TFramedTransport(TSocket("127.0.0.1", calculator.port))
     transport.open()
     client = Calculator.Client(TBinaryProtocol(transport))
     client.send_add(2, 3)
-    time.sleep(0.2)
+    time.sleep(0.2)  # the call has arrived (no state to poll from outside)
+    return calculator, transport, client
+
+
+def test_a_call_in_flight_finishes_within_the_drain_limit(procs: list[Process], log_dir: Path) -> None:
+    # A slow call is answered even though the stop came first...
+    calculator, transport, client = _call_in_flight(procs, log_dir, "--delay-ms", "700")
     calculator.send(signal.SIGTERM)
     assert client.recv_add() == 5
     assert calculator.popen.wait(10) == 0
@@ -87,13 +94,7 @@ def test_a_call_in_flight_finishes_within_the_drain_limit(procs: list[Process], 
 
 def test_the_drain_is_bounded(procs: list[Process], log_dir: Path) -> None:
     # ... but one that outlasts --drain-timeout-ms is cut off, and the process exits 0.
-    calculator = Backend("calculator", log_dir, args=("--delay-ms", "20000", "--drain-timeout-ms", "500"))
-    procs.append(calculator)
-    transport = TFramedTransport(TSocket("127.0.0.1", calculator.port))
-    transport.open()
-    client = Calculator.Client(TBinaryProtocol(transport))
-    client.send_add(2, 3)
-    time.sleep(0.2)
+    calculator, transport, _ = _call_in_flight(procs, log_dir, "--delay-ms", "20000", "--drain-timeout-ms", "500")
     started = time.monotonic()
     calculator.send(signal.SIGTERM)
     assert calculator.popen.wait(10) == 0
