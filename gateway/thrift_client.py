@@ -34,13 +34,16 @@ _POLLIN = get_original("select", "POLLIN")
 class ThriftConnection:
     """An open socket to a backend and the sequence of calls made over it."""
 
-    __slots__ = ("_sock", "_codec", "_seqid", "_format")
+    __slots__ = ("_sock", "_codec", "_seqid", "_format", "_poller")
 
     def __init__(self, sock: socket.socket, codec: ClientCodec) -> None:
         self._sock = sock
         self._codec = codec
         self._seqid = 0
         self._format = codec.format
+        # Registered once: the reuse check is then one poll() system call per checkout.
+        self._poller = _poll()
+        self._poller.register(sock.fileno(), _POLLIN)
 
     def call(self, method: MethodSpec, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any:
         self._seqid = (self._seqid + 1) % _SEQID_LIMIT
@@ -78,9 +81,7 @@ class ThriftConnection:
         pending = getattr(self._sock, "pending", None)  # TLS: bytes already decrypted
         if pending is not None and pending():
             return False
-        poller = _poll()
-        poller.register(self._sock.fileno(), _POLLIN)
-        return not poller.poll(0)
+        return not self._poller.poll(0)
 
     def close(self) -> None:
         self._sock.close()

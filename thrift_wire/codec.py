@@ -145,9 +145,12 @@ class ClientCodec:
         if message.type != TMessageType.REPLY:
             raise TProtocolException(TProtocolException.INVALID_DATA, f"unexpected message type {message.type}")
         result = message.value
-        if method.has_strings and not frame.message.isascii():
+        succeeded = method.returns_value and result.success is not None
+        # Only where a string may be and a byte is not ASCII does the strict re-read run.
+        if (self._protocol.lenient_strings and (method.has_strings if succeeded else method.exceptions_have_strings)
+                and not frame.message[message.body_at:].isascii()):
             self._check_utf8(method, frame.message)
-        if method.returns_value and result.success is not None:
+        if succeeded:
             return result.success
         for _, field in method.declared:
             declared = getattr(result, field)

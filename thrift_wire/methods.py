@@ -26,7 +26,10 @@ class MethodSpec:
     result_spec: list[Any] | None
     returns_value: bool  # False for void: its result struct has no `success`
     declared: tuple[tuple[type, str], ...]  # each declared exception's class and result field
-    has_strings: bool  # may the reply hold a UTF-8 string (not binary)?
+    # May the reply's value hold a UTF-8 string (not binary)? And may a declared exception?
+    # Asked apart: the exceptions' messages must not make every successful reply pay.
+    has_strings: bool
+    exceptions_have_strings: bool = False
 
     @property
     def oneway(self) -> bool:
@@ -53,7 +56,8 @@ class ServiceMethods:
                 result_spec=[result_class, result_class.thrift_spec] if result_class else None,
                 returns_value=any(f[0] == 0 for f in fields),
                 declared=tuple((f[3][0], f[2]) for f in fields if f[0] != 0),
-                has_strings=_holds_strings(result_class.thrift_spec if result_class else ()),
+                has_strings=any(_holds_strings(f) for f in fields if f[0] == 0),
+                exceptions_have_strings=any(_holds_strings(f) for f in fields if f[0] != 0),
             )
 
     def __getitem__(self, name: str) -> MethodSpec:

@@ -43,6 +43,7 @@ class Message(NamedTuple):
     seqid: int
     value: Any  # the struct read into, or None when the lookup gave none (skipped)
     end: int  # how many bytes the message took
+    body_at: int = 0  # where its struct began
 
 
 # What to read a message's struct into, given its name and type: (object, [class, spec]),
@@ -128,6 +129,7 @@ class Protocol:
 
     name: str
     theader_id: int | None  # its id in a THeader frame; None: THeader cannot carry it
+    lenient_strings = True  # does its decoder let invalid UTF-8 through (the C extension's)?
 
     def encode(self, name: bytes, mtype: int, seqid: int, value: Any, spec: list[Any]) -> bytes:
         raise NotImplementedError
@@ -172,7 +174,7 @@ class BinaryProtocol(Protocol):
         name, mtype = _name(data[8 : 8 + size]), version & 0xFF
         (seqid,) = _I32.unpack_from(data, 8 + size)
         value, end = _fast_decode(fastbinary.decode_binary, data, body_at, lookup(name, mtype))
-        return Message(name, mtype, seqid, value, end)
+        return Message(name, mtype, seqid, value, end, body_at)
 
     def strict(self, data: bytes) -> TBinaryProtocol:
         return TBinaryProtocol(TMemoryBuffer(data), string_length_limit=MAX_STRING_BYTES,
@@ -216,7 +218,7 @@ class CompactProtocol(Protocol):
             raise NeedMore(pos + size - len(data))
         name = _name(data[pos : pos + size])
         value, end = _fast_decode(fastbinary.decode_compact, data, pos + size, lookup(name, mtype))
-        return Message(name, mtype, seqid, value, end)
+        return Message(name, mtype, seqid, value, end, pos + size)
 
     def strict(self, data: bytes) -> TCompactProtocol:
         return TCompactProtocol(TMemoryBuffer(data), string_length_limit=MAX_STRING_BYTES,
@@ -228,6 +230,7 @@ class JsonProtocol(Protocol):
 
     name = "json"
     theader_id = None  # Apache's THeader carries binary and compact only
+    lenient_strings = False  # pure Python: invalid UTF-8 raises
 
     def encode(self, name: bytes, mtype: int, seqid: int, value: Any, spec: list[Any]) -> bytes:
         out = TMemoryBuffer()
