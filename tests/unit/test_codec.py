@@ -253,3 +253,30 @@ def test_detect_waits_for_enough_bytes() -> None:
 def test_a_format_theader_cannot_carry_is_refused() -> None:
     with pytest.raises(ValueError, match="THeader"):
         Format("header", "json")
+
+
+def test_the_strict_utf8_reread_runs_only_where_a_string_may_be(monkeypatch: pytest.MonkeyPatch) -> None:
+    # It ran on every binary reply once (the version byte is never ASCII): a pure-Python
+    # decode of every answer, for nothing. It is for strings the C decoder would let by.
+    reread: list[str] = []
+    monkeypatch.setattr(ClientCodec, "_check_utf8", lambda self, method, message: reread.append(method.name))
+    calc, cache = Calculator.Processor(CalculatorHandler()), Cache.Processor(CacheHandler(MemoryStore(10000), 10000))
+    assert our_call(Format(), calc, CALC, "add", -(2**40), 1) == -(2**40) + 1  # an i64 with non-ASCII bytes
+    assert reread == []
+    our_call(Format(), cache, CACHE, "put", "k", b"\xff", None)
+    assert our_call(Format(), cache, CACHE, "get", "k") == b"\xff"  # binary: no string to check
+    assert reread == []
+    with pytest.raises(CalculatorError):
+        our_call(Format(), calc, CALC, "divide", 1, 0)  # its message is ASCII: nothing to check
+    assert reread == []
+    assert our_call(Format("framed", "compact"), cache, CACHE, "stats").items == 1
+    with pytest.raises(TApplicationException):
+        _probe(Format())
+    assert reread == []
+    from tests.gen.showcase import Showcase
+    from tests.gen.showcase.ttypes import Everything
+    from tests.showcase_backend import ShowcaseHandler
+
+    echoed = our_call(Format(), Showcase.Processor(ShowcaseHandler()), ServiceMethods(Showcase), "echo",
+                      Everything(text="naïve"))
+    assert echoed.text == "naïve" and reread == ["echo"]  # a string, and non-ASCII bytes: checked
