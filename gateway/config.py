@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
 
+from thrift_wire.codec import PROTOCOL_NAMES, TRANSPORTS
+
 
 class ConfigError(ValueError):
     """A ``GATEWAY_*`` variable has a value the gateway cannot use."""
@@ -73,18 +75,16 @@ class Target:
 _OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _METHOD_GLOB = re.compile(r"[A-Za-z0-9_*?\[\]!-]+")
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]+")
-_TRANSPORTS = ("framed", "buffered", "header")
-_PROTOCOLS = ("binary", "compact", "json")
 
 
 def _option(name: str, key: str, value: str) -> object:
     if key == "transport":
-        if value not in _TRANSPORTS:
-            raise ConfigError(f"{name}: transport={value!r} is not one of {', '.join(_TRANSPORTS)}")
+        if value not in TRANSPORTS:
+            raise ConfigError(f"{name}: transport={value!r} is not one of {', '.join(TRANSPORTS)}")
         return value
     if key == "protocol":
-        if value not in _PROTOCOLS:
-            raise ConfigError(f"{name}: protocol={value!r} is not one of {', '.join(_PROTOCOLS)}")
+        if value not in PROTOCOL_NAMES:
+            raise ConfigError(f"{name}: protocol={value!r} is not one of {', '.join(PROTOCOL_NAMES)}")
         return value
     if key in ("multiplexed", "health"):
         if not _OPTION_NAME.fullmatch(value):

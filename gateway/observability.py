@@ -110,7 +110,7 @@ class RequestObserver:
                 self._log.info(json.dumps({
                     "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "request_id": request_id,
-                    "method": environ.get("REQUEST_METHOD"),
+                    "method": method,
                     "path": environ.get("PATH_INFO"),
                     "route": route,
                     "status": int(status),

@@ -45,7 +45,7 @@ class Format:
             raise ValueError(f"transport {self.transport!r} is not one of {', '.join(TRANSPORTS)}")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOL_NAMES)}")
-        if self.transport == "header" and PROTOCOLS[self.protocol]().theader_id is None:
+        if self.transport == "header" and PROTOCOLS[self.protocol].theader_id is None:
             raise ValueError(f"THeader carries binary or compact, not {self.protocol}")
 
     def __str__(self) -> str:
@@ -93,7 +93,7 @@ class ClientCodec:
     def __init__(self, fmt: Format) -> None:
         self.format = fmt
         self._framing = FRAMINGS[fmt.transport]()
-        self._protocol = PROTOCOLS[fmt.protocol]()
+        self._protocol = PROTOCOLS[fmt.protocol]
         self._prefix = f"{fmt.multiplexed}:" if fmt.multiplexed else ""
         self._theader_id = self._protocol.theader_id
         self._received = _Received()
@@ -238,7 +238,6 @@ class ServerCodec:
     def __init__(self, fmt: Format) -> None:
         self.format = fmt
         self._framing = FRAMINGS[fmt.transport]()
-        self._protocols = {name: PROTOCOLS[name]() for name in PROTOCOL_NAMES}
         self._received = _Received()
 
     def feed(self, data: bytes) -> None:
@@ -265,8 +264,8 @@ class ServerCodec:
     def _protocol_of(self, frame: Frame) -> Protocol:
         """A THeader frame names its protocol; otherwise it is the one detected."""
         if frame.protocol_id is None:
-            return self._protocols[self.format.protocol]
-        return self._protocols[_THEADER_PROTOCOLS[frame.protocol_id]]
+            return PROTOCOLS[self.format.protocol]
+        return PROTOCOLS[_THEADER_PROTOCOLS[frame.protocol_id]]
 
     def encode_reply(self, call: Call, name: str, mtype: int, value: Any, spec: list[Any]) -> bytes:
         message = call.protocol.encode(name.encode("utf-8"), mtype, call.seqid, value, spec)

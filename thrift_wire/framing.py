@@ -108,10 +108,6 @@ def _string(s: str) -> bytes:
 class Header(Framing):
     name = "header"
 
-    def __init__(self) -> None:
-        # Header blocks without key/value headers, by protocol id: what a reply needs.
-        self._bare = {pid: bytes((pid, 0, 0, 0)) for pid in (0, 2)}
-
     def wrap(self, message: bytes, *, protocol_id: int | None = None, seqid: int = 0,
              headers: dict[str, str] | None = None) -> bytes:
         pid = protocol_id or 0
@@ -121,7 +117,7 @@ class Header(Framing):
             block = varints.encode(pid) + varints.encode(0) + info
             block += b"\x00" * (-len(block) % 4)
         else:
-            block = self._bare.get(pid) or (varints.encode(pid) + b"\x00\x00\x00")[:4]
+            block = bytes((pid, 0, 0, 0))  # protocol id (a one-byte varint), no transforms, padding
         body = _FRAME_HEAD.pack(0x0FFF, 0, seqid & 0xFFFFFFFF, len(block) // 4) + block + message
         return _U32.pack(len(body)) + body
 

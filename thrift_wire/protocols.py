@@ -271,6 +271,6 @@ class JsonProtocol(Protocol):
         return TJSONProtocol(TMemoryBuffer(data), string_length_limit=MAX_STRING_BYTES)
 
 
-PROTOCOLS: dict[str, Callable[[], Protocol]] = {
-    "binary": BinaryProtocol, "compact": CompactProtocol, "json": JsonProtocol,
-}
+# One of each, shared by every connection: a protocol holds no state of a connection (the
+# binary one caches each method's message header, which every connection can reuse).
+PROTOCOLS: dict[str, Protocol] = {"binary": BinaryProtocol(), "compact": CompactProtocol(), "json": JsonProtocol()}
