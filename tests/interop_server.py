@@ -55,6 +55,9 @@ class InteropHandler:
     def testMulti(self, arg0: int, arg1: int, arg2: int, arg3: Any, arg4: int, arg5: int, arg6: str) -> Xtruct:  # noqa: N802
         return Xtruct(string_thing=f"Hello2 {arg5} {arg6}", byte_thing=arg0, i32_thing=arg1, i64_thing=arg2)
 
+    def testOptional(self, thing: str, count: int | None) -> str:  # noqa: N802
+        return f"{thing} {count}"
+
     def testException(self, arg: str) -> None:  # noqa: N802
         if arg == "Xception":
             raise Xception(errorCode=1001, message=arg)

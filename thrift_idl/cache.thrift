@@ -54,8 +54,9 @@ service Cache {
   binary get(1: string key)
     throws (1: NotFound not_found, 2: InvalidKey invalid_key, 3: StoreUnavailable unavailable),
 
-  /* ttl_seconds absent means no expiry. */
-  void put(1: string key, 2: binary value, 3: i32 ttl_seconds)
+  /* ttl_seconds absent means no expiry. The compiler warns that it ignores "optional"
+     here; make idl keeps it for the gateway, which then lets /rpc leave it out. */
+  void put(1: string key, 2: binary value, 3: optional i32 ttl_seconds)
     throws (1: InvalidKey invalid_key, 2: TooLarge too_large, 3: InvalidTtl invalid_ttl,
             4: StoreUnavailable unavailable),
 

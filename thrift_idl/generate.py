@@ -22,6 +22,8 @@ import tempfile
 from xml.etree import ElementTree
 from pathlib import Path
 
+from thrift_idl import optional_args
+
 ROOT = Path(__file__).resolve().parent.parent
 # (directory of IDL files, generated package directory), relative to the repository.
 IDL_SETS = (("thrift_idl", "thrift_idl/gen"), ("tests/idl", "tests/gen"))
@@ -39,12 +41,31 @@ def _compile(thrift: str, idl: Path, raw: Path) -> None:
     xml_dir = Path(tempfile.mkdtemp(dir=raw))
     subprocess.run([thrift, "--gen", "xml:merge", "-out", str(xml_dir), str(idl)], check=True)
     description = xml_dir / f"{idl.stem}.xml"
+    _mark_optional_arguments(description, idl.parent)
     package = _py_namespace(description)
     if package is not None:
         dest = out.joinpath(*package.split("."))
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(description, dest / "idl.xml")
     shutil.copytree(out, raw / "merged", dirs_exist_ok=True, ignore=shutil.ignore_patterns("*-remote"))
+
+
+def _mark_optional_arguments(description: Path, idl_dir: Path) -> None:
+    """Write the arguments' ``optional`` marks, which the compiler drops, into the description."""
+    parser = ElementTree.XMLParser(target=ElementTree.TreeBuilder(insert_comments=True))
+    tree = ElementTree.parse(description, parser)
+    marked = 0
+    for document in tree.getroot().iter(f"{{{optional_args.NS}}}document"):
+        # Each merged document is a file the compiled one includes, found beside it.
+        source = idl_dir / f"{document.get('name')}.thrift"
+        if source.is_file():
+            marks = optional_args.optional_arguments(source.read_text(encoding="utf-8"))
+            marked += optional_args.mark(tree.getroot(), document.get("name", ""), marks)
+    if marked:
+        ElementTree.register_namespace("", optional_args.NS)
+        tree.write(description, encoding="utf-8", xml_declaration=False)
+        with description.open("a", encoding="utf-8") as out:
+            out.write("\n")
 
 
 def _py_namespace(description: Path) -> str | None:

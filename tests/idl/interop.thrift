@@ -137,6 +137,8 @@ service Interop extends interop_base.BaseService {
   Defaults testDefaults(1: Defaults thing),
   Xtruct testMulti(1: byte arg0, 2: i32 arg1, 3: i64 arg2, 4: map<i16, string> arg3, 5: Numberz arg4,
                    6: UserId arg5 = 6, 7: string arg6),
+  /* "thing count": count may be left out (the server then sees None), thing may not. */
+  string testOptional(1: string thing, 2: optional i32 count (note = "a (paren) // not a comment")),
   /* Raises Xception when arg is "Xception", a TApplicationException for "TException". */
   void testException(1: string arg) throws (1: Xception err1),
   Xtruct testMultiException(1: string arg0, 2: string arg1) throws (1: Xception err1, 2: Xception2 err2),

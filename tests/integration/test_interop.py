@@ -86,6 +86,8 @@ CALLS: list[tuple[str, dict[str, Any], Any]] = [
     ("testMulti", {"arg0": 1, "arg1": 2, "arg2": 3, "arg3": [[1, "x"]], "arg4": "TWO", "arg6": "six"},
      {"string_thing": "Hello2 6 six", "byte_thing": 1, "i32_thing": 2, "i64_thing": 3}),
     ("testMultiException", {"arg0": "none", "arg1": "fine"}, {"string_thing": "fine"}),
+    ("testOptional", {"thing": "n", "count": 2}, "n 2"),
+    ("testOptional", {"thing": "n"}, "n None"),  # "optional" in the IDL: left out, sent as unset
     ("baseEcho", {"value": -5}, -5),  # inherited from the included service (extends)
 ]
 
@@ -127,6 +129,11 @@ def test_every_method_through_rpc(interop: tuple[Gateway, dict[str, Backend]], s
     assert failures == []
     assert rpc(url, service, "testVoid", {}).json() == {}
     assert requests.post(f"{url}/rpc/{service}/testVoid", timeout=10).json() == {}  # no arguments: no body needed
+
+
+def test_an_argument_not_marked_optional_is_still_required(interop: tuple[Gateway, dict[str, Backend]]) -> None:
+    body = assert_problem(rpc(interop[0].url, "framed_binary", "testOptional", {"count": 2}), 400, "invalid_argument")
+    assert "thing is required" in body["detail"]
 
 
 @pytest.mark.parametrize("service", NAMES)

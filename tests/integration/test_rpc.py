@@ -59,6 +59,19 @@ def test_hand_written_services_are_served_too(rpc: str) -> None:
     assert_problem(call(rpc, "cache", "get", {"key": "absent"}), 404, "not_found")
 
 
+def test_an_argument_the_idl_marks_optional_may_be_left_out(rpc: str) -> None:
+    # cache.put's ttl_seconds is "optional": absent, the value is stored without expiry.
+    blob = base64.b64encode(b"kept").decode()
+    assert call(rpc, "cache", "put", {"key": "no-ttl", "value": blob}).json() == {}
+    assert call(rpc, "cache", "get", {"key": "no-ttl"}).json() == {"result": blob}
+    assert requests.get(f"{rpc}/rpc").json()["services"]["cache"]["methods"]["put"]["arguments"][2] == {
+        "name": "ttl_seconds", "type": "i32", "required": False}
+    # The other arguments stay required.
+    assert "value is required" in assert_problem(
+        call(rpc, "cache", "put", {"key": "no-value"}), 400, "invalid_argument")["detail"]
+    assert_problem(call(rpc, "cache", "get", {"key": "no-value"}), 404, "not_found")
+
+
 def test_defaults_enums_unions_and_declared_exceptions(rpc: str) -> None:
     assert call(rpc, "showcase", "move", {"p": {"x": 1}, "dx": 2}).json() == {
         "result": {"x": 3, "y": 6, "color": "GREEN", "label": "origin"}}  # y=5 and dy=1 are IDL defaults

@@ -237,6 +237,15 @@ class Iface(tests.gen.interop_base.BaseService.Iface):
         """
         pass
 
+    def testOptional(self, thing, count):
+        """
+        Parameters:
+         - thing
+         - count
+
+        """
+        pass
+
     def testException(self, arg):
         """
         Parameters:
@@ -1138,6 +1147,40 @@ class Client(tests.gen.interop_base.BaseService.Client, Iface):
             return result.success
         raise TApplicationException(TApplicationException.MISSING_RESULT, "testMulti failed: unknown result")
 
+    def testOptional(self, thing, count):
+        """
+        Parameters:
+         - thing
+         - count
+
+        """
+        self.send_testOptional(thing, count)
+        return self.recv_testOptional()
+
+    def send_testOptional(self, thing, count):
+        self._oprot.writeMessageBegin('testOptional', TMessageType.CALL, self._seqid)
+        args = testOptional_args()
+        args.thing = thing
+        args.count = count
+        args.write(self._oprot)
+        self._oprot.writeMessageEnd()
+        self._oprot.trans.flush()
+
+    def recv_testOptional(self):
+        iprot = self._iprot
+        (fname, mtype, rseqid) = iprot.readMessageBegin()
+        if mtype == TMessageType.EXCEPTION:
+            x = TApplicationException()
+            x.read(iprot)
+            iprot.readMessageEnd()
+            raise x
+        result = testOptional_result()
+        result.read(iprot)
+        iprot.readMessageEnd()
+        if result.success is not None:
+            return result.success
+        raise TApplicationException(TApplicationException.MISSING_RESULT, "testOptional failed: unknown result")
+
     def testException(self, arg):
         """
         Parameters:
@@ -1281,6 +1324,7 @@ class Processor(tests.gen.interop_base.BaseService.Processor, Iface, TProcessor)
         self._processMap["testUnion"] = Processor.process_testUnion
         self._processMap["testDefaults"] = Processor.process_testDefaults
         self._processMap["testMulti"] = Processor.process_testMulti
+        self._processMap["testOptional"] = Processor.process_testOptional
         self._processMap["testException"] = Processor.process_testException
         self._processMap["testMultiException"] = Processor.process_testMultiException
         self._processMap["testOneway"] = Processor.process_testOneway
@@ -1924,6 +1968,29 @@ class Processor(tests.gen.interop_base.BaseService.Processor, Iface, TProcessor)
             msg_type = TMessageType.EXCEPTION
             result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
         oprot.writeMessageBegin("testMulti", msg_type, seqid)
+        result.write(oprot)
+        oprot.writeMessageEnd()
+        oprot.trans.flush()
+
+    def process_testOptional(self, seqid, iprot, oprot):
+        args = testOptional_args()
+        args.read(iprot)
+        iprot.readMessageEnd()
+        result = testOptional_result()
+        try:
+            result.success = self._handler.testOptional(args.thing, args.count)
+            msg_type = TMessageType.REPLY
+        except TTransport.TTransportException:
+            raise
+        except TApplicationException as ex:
+            logging.exception('TApplication exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = ex
+        except Exception:
+            logging.exception('Unexpected exception in handler')
+            msg_type = TMessageType.EXCEPTION
+            result = TApplicationException(TApplicationException.INTERNAL_ERROR, 'Internal error')
+        oprot.writeMessageBegin("testOptional", msg_type, seqid)
         result.write(oprot)
         oprot.writeMessageEnd()
         oprot.trans.flush()
@@ -5600,6 +5667,141 @@ class testMulti_result(object):
 all_structs.append(testMulti_result)
 testMulti_result.thrift_spec = (
     (0, TType.STRUCT, 'success', [Xtruct, None], None, ),  # 0
+)
+
+
+class testOptional_args(object):
+    """
+    Attributes:
+     - thing
+     - count
+
+    """
+
+
+    def __init__(self, thing=None, count=None,):
+        self.thing = thing
+        self.count = count
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 1:
+                if ftype == TType.STRING:
+                    self.thing = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            elif fid == 2:
+                if ftype == TType.I32:
+                    self.count = iprot.readI32()
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('testOptional_args')
+        if self.thing is not None:
+            oprot.writeFieldBegin('thing', TType.STRING, 1)
+            oprot.writeString(self.thing.encode('utf-8') if sys.version_info[0] == 2 else self.thing)
+            oprot.writeFieldEnd()
+        if self.count is not None:
+            oprot.writeFieldBegin('count', TType.I32, 2)
+            oprot.writeI32(self.count)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(testOptional_args)
+testOptional_args.thrift_spec = (
+    None,  # 0
+    (1, TType.STRING, 'thing', 'UTF8', None, ),  # 1
+    (2, TType.I32, 'count', None, None, ),  # 2
+)
+
+
+class testOptional_result(object):
+    """
+    Attributes:
+     - success
+
+    """
+
+
+    def __init__(self, success=None,):
+        self.success = success
+
+    def read(self, iprot):
+        if iprot._fast_decode is not None and isinstance(iprot.trans, TTransport.CReadableTransport) and self.thrift_spec is not None:
+            iprot._fast_decode(self, iprot, [self.__class__, self.thrift_spec])
+            return
+        iprot.readStructBegin()
+        while True:
+            (fname, ftype, fid) = iprot.readFieldBegin()
+            if ftype == TType.STOP:
+                break
+            if fid == 0:
+                if ftype == TType.STRING:
+                    self.success = iprot.readString().decode('utf-8', errors='replace') if sys.version_info[0] == 2 else iprot.readString()
+                else:
+                    iprot.skip(ftype)
+            else:
+                iprot.skip(ftype)
+            iprot.readFieldEnd()
+        iprot.readStructEnd()
+
+    def write(self, oprot):
+        if oprot._fast_encode is not None and self.thrift_spec is not None:
+            oprot.trans.write(oprot._fast_encode(self, [self.__class__, self.thrift_spec]))
+            return
+        oprot.writeStructBegin('testOptional_result')
+        if self.success is not None:
+            oprot.writeFieldBegin('success', TType.STRING, 0)
+            oprot.writeString(self.success.encode('utf-8') if sys.version_info[0] == 2 else self.success)
+            oprot.writeFieldEnd()
+        oprot.writeFieldStop()
+        oprot.writeStructEnd()
+
+    def validate(self):
+        return
+
+    def __repr__(self):
+        L = ['%s=%r' % (key, value)
+             for key, value in self.__dict__.items()]
+        return '%s(%s)' % (self.__class__.__name__, ', '.join(L))
+
+    def __eq__(self, other):
+        return isinstance(other, self.__class__) and self.__dict__ == other.__dict__
+
+    def __ne__(self, other):
+        return not (self == other)
+all_structs.append(testOptional_result)
+testOptional_result.thrift_spec = (
+    (0, TType.STRING, 'success', 'UTF8', None, ),  # 0
 )
 
 
