@@ -10,15 +10,13 @@ the hot path (see bench/results.md).
 from __future__ import annotations
 
 import contextvars
-import json
-import logging
 import random
 import re
-import sys
 import time
 from typing import Any, Callable, Iterable
 
 from gateway import metrics
+from gateway.access_log import AccessLog
 from gateway.body import BodyBudget, GuardedInput
 from thrift_wire.tracing import IdsOnly, Tracer
 
@@ -37,8 +35,6 @@ _random = random.Random()
 # Each greenlet has its own context, so concurrent requests never see each other's.
 backends_called: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("backends_called", default=None)
 
-access_log = logging.getLogger("gateway.access")
-
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
@@ -54,7 +50,7 @@ class RequestObserver:
                  body_budget: BodyBudget | None = None, tracer: Tracer | None = None) -> None:
         self._app = app
         _random.seed()  # from os.urandom, in this process: never shared across a fork
-        self._log = _access_logger(access_log_target)
+        self._log = AccessLog.open(access_log_target)
         self._body_timeout_s = body_timeout_s
         self._budget = body_budget or BodyBudget(64 * 1024 * 1024)
         self._tracer = tracer or IdsOnly()
@@ -107,18 +103,8 @@ class RequestObserver:
                 span.end(f"HTTP {status}" if status >= "500" else None, name=f"{method} {route}",
                          **{"http.route": route, "http.response.status_code": int(status)})
             if self._log is not None:
-                self._log.info(json.dumps({
-                    "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    "request_id": request_id,
-                    "method": method,
-                    "path": environ.get("PATH_INFO"),
-                    "route": route,
-                    "status": int(status),
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "backends": called,
-                    "remote": environ.get("REMOTE_ADDR"),
-                    "trace_id": span.trace_id,
-                }, ensure_ascii=False))
+                self._log.request(request_id, method, environ.get("PATH_INFO", ""), route, int(status), elapsed,
+                                  called, environ.get("REMOTE_ADDR"), span.trace_id)
 
 
 def _guard_body(environ: dict[str, Any], deadline: float, budget: BodyBudget) -> GuardedInput | None:
@@ -138,19 +124,6 @@ def _force_close(start_response: StartResponse) -> None:
     response = getattr(start_response, "__self__", None)
     if response is not None and hasattr(response, "force_close"):
         response.force_close()
-
-
-def _access_logger(target: str) -> logging.Logger | None:
-    """JSON lines to stdout ("-"), to a file (a path), or nowhere (empty)."""
-    if not target:
-        return None
-    if not access_log.handlers:
-        handler = logging.StreamHandler(sys.stdout) if target == "-" else logging.FileHandler(target)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        access_log.addHandler(handler)
-        access_log.setLevel(logging.INFO)
-        access_log.propagate = False
-    return access_log
 
 
 def note_backend_call(backend: str, address: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 import socket
@@ -343,6 +344,23 @@ def test_structured_access_log_line(gw: str, http: requests.Session, stack) -> N
     entry = wait_for(line, 5, "the access log line")
     assert entry["request_id"] == rid and entry["route"] == "/add/<a>/<b>" and entry["status"] == 200
     assert entry["backends"] == [f"calculator@{stack[0].address}"] and entry["duration_ms"] > 0
+
+
+def test_every_answered_request_is_in_the_access_log_after_a_stop(procs, log_dir) -> None:  # type: ignore[no-untyped-def]
+    # Lines are written in batches (gateway/access_log.py): a stop right after the
+    # answers must still write every one of them.
+    calculator = Backend("calculator", log_dir)
+    procs.append(calculator)
+    gateway = Gateway(log_dir, [calculator.address], [calculator.address])
+    procs.append(gateway)
+    rids = [f"stop-{i}-{uuid.uuid4().hex}" for i in range(120)]
+    with concurrent.futures.ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(lambda rid: requests.get(f"{gateway.url}/add/1/2", headers={"X-Request-ID": rid},
+                                                         timeout=10).status_code, rids))
+    assert answers == [200] * len(rids)
+    assert gateway.stop() == 0
+    logged = {json.loads(line)["request_id"] for line in gateway.output().splitlines() if line.startswith("{")}
+    assert set(rids) <= logged
 
 
 def test_request_id_reaches_the_backend_log(procs, log_dir) -> None:  # type: ignore[no-untyped-def]

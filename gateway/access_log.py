@@ -1,0 +1,78 @@
+"""The access log: one JSON line per request, written in batches off the request path.
+
+Through ``logging`` a line cost about 60 µs of a worker's CPU per request (measured with
+``/proc`` CPU in an A/B run, access log on against off): a ``LogRecord``, the handler's
+lock and formatter, ``json.dumps`` of a dict, ``strftime``, and one ``write`` system call
+each. Here a line is formatted directly (the time string once per second), appended to a
+list, and the list is written with one ``os.write`` when the event loop next turns: all
+requests answered in that turn share one system call.
+
+Nothing is lost on a stop: the pending lines go out at the end of the loop's turn, and
+at exit (``atexit``: a Gunicorn worker leaves through ``sys.exit``, which runs it).
+Only a process killed outright can lose the lines of the one turn in progress - lines
+of requests whose answers are already sent, microseconds' worth.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import time
+from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
+
+import gevent
+
+
+class AccessLog:
+    """JSON lines to a file descriptor, one ``write`` per turn of the event loop."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pending: list[str] = []
+        self._scheduled = False
+        self._second = -1
+        self._stamp = ""
+        atexit.register(self.flush)
+
+    @classmethod
+    def open(cls, target: str) -> AccessLog | None:
+        """Stdout for ``-``, a file (appended to) for a path, none for ``""``."""
+        if not target:
+            return None
+        if target == "-":
+            return cls(1)
+        return cls(os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
+
+    def request(self, request_id: str, method: str, path: str, route: str, status: int, duration_s: float,
+                backends: list[str], remote: str | None, trace_id: str) -> None:
+        """Log one answered request. Strings a client chose are JSON-escaped (as ASCII:
+        the line is valid JSON and valid UTF-8 whatever the path held)."""
+        now = time.time()
+        if int(now) != self._second:
+            self._second = int(now)
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now))
+        called = ",".join(map(_quote, backends))
+        self._pending.append(
+            f'{{"time":"{self._stamp}","request_id":{_quote(request_id)},"method":{_quote(method)},'
+            f'"path":{_quote(path)},"route":{_quote(route)},"status":{status},'
+            f'"duration_ms":{round(duration_s * 1000, 3)},"backends":[{called}],'
+            f'"remote":{_quote(remote) if remote is not None else "null"},"trace_id":"{trace_id}"}}\n')
+        if not self._scheduled:
+            self._scheduled = True
+            gevent.get_hub().loop.run_callback(self.flush)
+
+    def flush(self) -> None:
+        """Write every pending line now."""
+        self._scheduled = False
+        if not self._pending:
+            return
+        data = "".join(self._pending).encode("utf-8")
+        self._pending.clear()
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(self._fd, view):]
+            except InterruptedError:
+                continue
+            except OSError:
+                return  # stdout gone (closed pipe): the lines cannot go anywhere

@@ -1,0 +1,58 @@
+"""The access log's lines: valid JSON whatever a client sent, batched per loop turn, never lost."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import gevent
+import pytest
+
+from gateway import access_log
+from gateway.access_log import AccessLog
+
+
+def _log_one(log: AccessLog, path: str = "/add/1/2", **overrides: object) -> None:
+    fields = dict(request_id="rid", method="GET", path=path, route="/add/<a>/<b>", status=200, duration_s=0.0012345,
+                  backends=["calculator@127.0.0.1:9090"], remote="127.0.0.1", trace_id="ab" * 16)
+    fields.update(overrides)
+    log.request(**fields)  # type: ignore[arg-type]
+
+
+def test_lines_are_json_with_every_field(tmp_path: Path) -> None:
+    target = tmp_path / "access.log"
+    log = AccessLog.open(str(target))
+    assert log is not None
+    _log_one(log, path='/cache/"quoted"\\é\x00\x7f', method="BR\"EW", remote=None, backends=[])
+    log.flush()
+    entry = json.loads(target.read_text(encoding="utf-8"))
+    assert entry["path"] == '/cache/"quoted"\\é\x00\x7f' and entry["method"] == 'BR"EW'
+    assert entry["remote"] is None and entry["backends"] == [] and entry["duration_ms"] == 1.234
+    assert entry["status"] == 200 and entry["trace_id"] == "ab" * 16 and entry["route"] == "/add/<a>/<b>"
+    assert len(entry["time"]) >= 19
+
+
+def test_the_lines_of_one_loop_turn_go_out_in_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "access.log"
+    log = AccessLog.open(str(target))
+    assert log is not None
+    writes: list[int] = []
+    real_write = os.write
+
+    def counting_write(fd: int, data: bytes) -> int:
+        writes.append(len(data))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(access_log.os, "write", counting_write)
+    for i in range(50):
+        _log_one(log, request_id=f"r{i}")
+    assert target.read_text() == ""  # nothing written while the requests' turn runs
+    gevent.sleep(0)  # the loop turns
+    lines = target.read_text().splitlines()
+    assert [json.loads(line)["request_id"] for line in lines] == [f"r{i}" for i in range(50)]
+    assert len(writes) == 1
+
+
+def test_no_target_no_log() -> None:
+    assert AccessLog.open("") is None
