@@ -51,12 +51,13 @@ class AccessLog:
         if int(now) != self._second:
             self._second = int(now)
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now))
-        called = ",".join(map(_quote, backends))
+        # Spaced as json.dumps spaces them, as the lines were before: greps keep working.
+        called = ", ".join(map(_quote, backends))
         self._pending.append(
-            f'{{"time":"{self._stamp}","request_id":{_quote(request_id)},"method":{_quote(method)},'
-            f'"path":{_quote(path)},"route":{_quote(route)},"status":{status},'
-            f'"duration_ms":{round(duration_s * 1000, 3)},"backends":[{called}],'
-            f'"remote":{_quote(remote) if remote is not None else "null"},"trace_id":"{trace_id}"}}\n')
+            f'{{"time": "{self._stamp}", "request_id": {_quote(request_id)}, "method": {_quote(method)}, '
+            f'"path": {_quote(path)}, "route": {_quote(route)}, "status": {status}, '
+            f'"duration_ms": {round(duration_s * 1000, 3)}, "backends": [{called}], '
+            f'"remote": {_quote(remote) if remote is not None else "null"}, "trace_id": "{trace_id}"}}\n')
         if not self._scheduled:
             self._scheduled = True
             gevent.get_hub().loop.run_callback(self.flush)

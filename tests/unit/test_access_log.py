@@ -31,6 +31,8 @@ def test_lines_are_json_with_every_field(tmp_path: Path) -> None:
     assert entry["remote"] is None and entry["backends"] == [] and entry["duration_ms"] == 1.234
     assert entry["status"] == 200 and entry["trace_id"] == "ab" * 16 and entry["route"] == "/add/<a>/<b>"
     assert len(entry["time"]) >= 19
+    # Spaced as json.dumps spaced the lines before: greps for '"status": 200' still match.
+    assert '"status": 200, ' in target.read_text()
 
 
 def test_the_lines_of_one_loop_turn_go_out_in_one_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
