@@ -3,7 +3,10 @@
 The bytes are the codec's (``thrift_wire.codec.ClientCodec``: any transport, protocol
 and multiplexing); this module only moves them. A call is one ``send``; the reply is
 read with as few ``recv`` calls as it arrives in and fed to the codec, which checks its
-method name and sequence id and that nothing follows it. Errors say which transport and
+method name and sequence id and that nothing follows it. The first ``recv`` waits for
+the socket to be readable before it is made: a backend never answers within the
+microseconds between our ``send`` and it, so a ``recv`` made at once always failed with
+``EAGAIN`` (a system call and a Python exception per call) before gevent waited anyway. Errors say which transport and
 protocol the gateway spoke, so that a user whose server speaks another can see it.
 """
 
@@ -13,6 +16,7 @@ import socket
 import ssl
 from typing import Any, Callable
 
+import gevent
 from gevent.monkey import get_original
 from thrift.protocol.TProtocol import TProtocolException
 from thrift.transport.TTransport import TTransportException
@@ -34,7 +38,7 @@ _POLLIN = get_original("select", "POLLIN")
 class ThriftConnection:
     """An open socket to a backend and the sequence of calls made over it."""
 
-    __slots__ = ("_sock", "_codec", "_seqid", "_format", "_poller")
+    __slots__ = ("_sock", "_codec", "_seqid", "_format", "_poller", "_hub", "_readable")
 
     def __init__(self, sock: socket.socket, codec: ClientCodec) -> None:
         self._sock = sock
@@ -44,6 +48,10 @@ class ThriftConnection:
         # Registered once: the reuse check is then one poll() system call per checkout.
         self._poller = _poll()
         self._poller.register(sock.fileno(), _POLLIN)
+        # One readiness watcher for the connection's life (gevent's wait_read() would make
+        # and close one per call). The hub is this thread's: connections are per worker.
+        self._hub = gevent.get_hub()
+        self._readable = self._hub.loop.io(sock.fileno(), 1)
 
     def call(self, method: MethodSpec, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any:
         self._seqid = (self._seqid + 1) % _SEQID_LIMIT
@@ -52,6 +60,9 @@ class ThriftConnection:
             send_all(self._sock, codec.encode_call(method, seqid, args, headers))
             if method.oneway:
                 return None
+            # Readable first, then recv: see the module's docstring. A TLS socket may need
+            # more than one record for the reply; its recv waits for those itself.
+            self._hub.wait(self._readable)
             while True:
                 data = self._sock.recv(_RECV_BYTES)
                 if not data:
@@ -84,6 +95,7 @@ class ThriftConnection:
         return not self._poller.poll(0)
 
     def close(self) -> None:
+        self._readable.close()
         self._sock.close()
 
 

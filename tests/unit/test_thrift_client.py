@@ -76,3 +76,39 @@ def test_a_connection_is_not_reusable_once_its_socket_is_readable() -> None:
     assert not quiet.is_reusable()
     for s in (peer1, peer2, stray, closed):
         s.close()
+
+
+def test_a_reply_that_arrives_while_the_call_waits_is_read() -> None:
+    # The call waits for the socket to be readable before its first recv: the reply
+    # must still be read when it comes later, from a peer that is slow to answer.
+    import gevent
+    from gevent import socket as gsocket
+
+    ours, peer = gsocket.socketpair()
+    conn = ThriftConnection(ours, ClientCodec(FRAMED))
+
+    def answer_late() -> None:
+        peer.recv(65536)
+        gevent.sleep(0.05)
+        peer.sendall(reply(FRAMED, 1, 20, 22))
+
+    job = gevent.spawn(answer_late)
+    assert conn.call(CALC["add"], (20, 22)) == 42
+    job.get(timeout=5)
+    conn.close()
+    peer.close()
+
+
+def test_a_deadline_while_waiting_for_the_reply_leaves_no_watcher_behind() -> None:
+    import gevent
+    from gevent import socket as gsocket
+
+    ours, peer = gsocket.socketpair()
+    conn = ThriftConnection(ours, ClientCodec(FRAMED))
+    with pytest.raises(gevent.Timeout):
+        with gevent.Timeout(0.05):
+            conn.call(CALC["add"], (1, 1))  # the peer never answers
+    assert not conn._readable.active
+    conn.close()
+    assert not conn.is_reusable()
+    peer.close()
