@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,14 @@ class StrictJSONProvider(DefaultJSONProvider):
 
     sort_keys = False
 
+    def __init__(self, app: Flask) -> None:
+        super().__init__(app)
+        # The answers written without Flask (direct.py, guard.py) are all compact: one
+        # encoder made once. json.dumps with any argument of its own builds a new
+        # JSONEncoder per call - about 7 us of a worker's CPU per answer under load.
+        self.encode_compact = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=self.ensure_ascii,
+                                        sort_keys=self.sort_keys, default=self.default).encode
+
     def dumps(self, obj: Any, **kwargs: Any) -> str:
         kwargs.setdefault("allow_nan", False)
         return super().dumps(obj, **kwargs)
@@ -73,9 +82,9 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
 
     problems.register(app)
     app.register_blueprint(bp)
-    inner = DirectRoutes(api.ROUTES, context, app.json.dumps, app.wsgi_app) if direct else app.wsgi_app
+    inner = DirectRoutes(api.ROUTES, context, app.json.encode_compact, app.wsgi_app) if direct else app.wsgi_app
     runtime_dir = Path(settings.runtime_dir or tempfile.mkdtemp(prefix="gateway-"))
-    guarded = guard.build(settings, inner, app.json.dumps, runtime_dir / HOST_COUNTERS_FILE)
+    guarded = guard.build(settings, inner, app.json.encode_compact, runtime_dir / HOST_COUNTERS_FILE)
     app.wsgi_app = observability.RequestObserver(  # type: ignore[method-assign]
         guarded, settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
         body_budget=BodyBudget(settings.body_buffer_bytes), tracer=tracer)

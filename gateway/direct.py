@@ -25,7 +25,7 @@ from gateway.observability import ROUTE_ENVIRON_KEY
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
-Dumps = Callable[..., str]
+Dumps = Callable[[Any], str]  # the JSON provider's compact encoder
 
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
 

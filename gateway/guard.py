@@ -27,7 +27,7 @@ from gateway.ratelimit import RateLimiter, rate_limiter
 
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-Dumps = Callable[..., str]
+Dumps = Callable[[Any], str]  # the JSON provider's compact encoder
 
 
 class Guard:

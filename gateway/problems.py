@@ -62,11 +62,12 @@ def for_exception(err: BaseException) -> Problem:
     return problem(500, "internal", "Internal Server Error", "an unexpected error occurred; it has been logged")
 
 
-def write_json(start_response: Callable[..., Any], dumps: Callable[..., str], status: int, body: Any,
+def write_json(start_response: Callable[..., Any], dumps: Callable[[Any], str], status: int, body: Any,
                content_type: str = "application/json", extra: dict[str, str] | None = None) -> list[bytes]:
     """A JSON answer written straight to WSGI, as Flask's JSON provider writes one:
-    compact, one trailing newline (for the answers given without Flask)."""
-    data = (dumps(body, separators=(",", ":")) + "\n").encode()
+    compact (``dumps`` is the provider's ``encode_compact``), one trailing newline (for the
+    answers given without Flask)."""
+    data = (dumps(body) + "\n").encode()
     headers = [("Content-Type", content_type), ("Content-Length", str(len(data)))]
     if extra:
         headers.extend(extra.items())
@@ -74,7 +75,7 @@ def write_json(start_response: Callable[..., Any], dumps: Callable[..., str], st
     return [data]
 
 
-def write_problem(start_response: Callable[..., Any], dumps: Callable[..., str], err: BaseException) -> list[bytes]:
+def write_problem(start_response: Callable[..., Any], dumps: Callable[[Any], str], err: BaseException) -> list[bytes]:
     status, body, extra = for_exception(err)
     return write_json(start_response, dumps, status, body, PROBLEM_TYPE, extra)
 
