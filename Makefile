@@ -22,6 +22,7 @@ help:
 	@echo "make load      locust, headless, against a running gateway for DURATION ($(DURATION))"
 	@echo "make idl       regenerate thrift_idl/gen from the IDL (needs thrift-compiler)"
 	@echo "make bench     gateway vs bare stack vs seed design with wrk; writes bench/results.md, bench/chart.png"
+	@echo "make breakdown where the gateway's CPU goes on GET /add, layer by layer; writes bench/breakdown.md"
 	@echo "make soak      10 minutes of mixed load; checks fds, RSS and pools stay flat and nothing fails (var/soak.md)"
 
 install: $(STAMP)
@@ -67,9 +68,13 @@ clean:
 # Benchmark settings (make bench BENCH_ARGS="--duration 10 --rounds 5")
 BENCH_ARGS ?=
 
-.PHONY: bench soak
+.PHONY: bench breakdown soak
 bench: install
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# make breakdown BENCH_ARGS="--duration 5 --rounds 5"
+breakdown: install
+	$(BIN)/python -m bench.breakdown $(BENCH_ARGS)
 
 # Soak settings (make soak SOAK_ARGS="--duration 1800 --users 100")
 SOAK_ARGS ?=

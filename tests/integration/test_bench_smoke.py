@@ -44,3 +44,38 @@ def test_bench_harness_runs_end_to_end(tmp_path: Path) -> None:
     assert "## Targets" in text
     assert "| 0 |" in text and "| errors at 8 conns (1 worker) | 0.00 |" in text
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_breakdown_harness_runs_end_to_end(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None and not bench.os.geteuid() == 0:
+        pytest.skip("wrk is not installed and cannot be installed without root")
+    from bench import breakdown
+
+    assert breakdown.main(["--duration", "1", "--rounds", "1", "--out", str(tmp_path)]) == 0
+    text = (tmp_path / "breakdown.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
+    assert [row.split(" | ")[0] for row in rows] == ["| bare", "| http", "| encode", "| full"]
+    for row in rows:
+        cells = row.split(" | ")
+        assert float(cells[2]) > 0 and float(cells[3]) > 0  # req/s and CPU per request measured
+    assert "The backend call's whole cost" in text
+
+
+@pytest.mark.parametrize("layer", ["http", "encode"])
+def test_a_cut_short_layer_still_answers_correctly(tmp_path: Path, layer: str) -> None:
+    # The layers answer /add themselves: the sum must still be right, or the breakdown
+    # would be measuring error answers.
+    import requests
+
+    from tests.harness import Backend, Gateway
+
+    calc, cache = Backend("calculator", tmp_path), Backend("cache", tmp_path)
+    gateway = Gateway(tmp_path, [calc.address], [cache.address], env={"BENCH_LAYER": layer},
+                      app="bench.layers_app:app")
+    try:
+        answer = requests.get(f"{gateway.url}/add/20/22", timeout=5)
+        assert answer.status_code == 200 and answer.json() == {"result": 42}
+        assert requests.get(f"{gateway.url}/calc/multiply/6/7", timeout=5).json()["result"] == 42  # not cut short
+    finally:
+        for proc in (gateway, calc, cache):
+            proc.stop()
