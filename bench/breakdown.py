@@ -15,7 +15,6 @@ request are counted too.
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import signal
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.run import OUT_DIR, Bench, Case
+from bench.run import OUT_DIR, Bench, Case, parse_wrk
 from tests.harness import Backend, Gateway
 
 LAYERS = (
@@ -53,12 +52,11 @@ def syscalls_per_request(bench: Bench, server: Gateway, path: str) -> dict[str, 
     perf = subprocess.Popen(["perf", "stat", "-x,", "-e", events, "-p", str(worker.pid)],
                             stderr=subprocess.PIPE, text=True)
     try:
-        out = subprocess.run([*bench.pin, bench.wrk, "-t1", "-c64", f"-d{bench.duration_s:g}s", server.url + path],
-                             capture_output=True, text=True, timeout=bench.duration_s + 60).stdout
+        out = bench.drive(server.url + path, 64)
     finally:
         perf.send_signal(signal.SIGINT)
         err = perf.communicate(timeout=30)[1]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    requests = parse_wrk(out)[4]
     counts = {}
     for line in err.splitlines():
         fields = line.split(",")

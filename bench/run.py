@@ -224,30 +224,36 @@ class Bench:
         if getattr(self, "_sink", None) is not None:
             self._sink.shutdown()
 
-    def measure(self, case: Case) -> Run:
-        server = self.servers[case.server]
-        url = server.url + case.path
-        cmd = [*self.pin, self.wrk, "-t1", f"-c{case.connections}", f"-d{self.duration_s:g}s",
+    def drive(self, url: str, connections: int, script: str | None = None) -> str:
+        """One wrk run of ``duration_s`` against ``url``; its ``--latency`` output."""
+        cmd = [*self.pin, self.wrk, "-t1", f"-c{connections}", f"-d{self.duration_s:g}s",
                "--timeout", "10s", "--latency", url]
         script_file = None
-        if case.script:
+        if script:
             script_file = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-            script_file.write(case.script)
+            script_file.write(script)
             script_file.close()
             cmd[-1:-1] = ["-s", script_file.name]
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=self.duration_s + 60)
+        finally:
+            if script_file:
+                os.unlink(script_file.name)
+        if out.returncode != 0:
+            raise RuntimeError(f"wrk failed: {out.stderr}")
+        return out.stdout
+
+    def measure(self, case: Case) -> Run:
+        server = self.servers[case.server]
         watched = {"gateway": server, **{f"backend:{n}": b for n, b in self.backends.items()}}
         before = {n: _cpu_times(p) for n, p in watched.items()}
         wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=self.duration_s + 60)
+        out = self.drive(server.url + case.path, case.connections, case.script)
         wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if script_file:
-            os.unlink(script_file.name)
-        if out.returncode != 0:
-            raise RuntimeError(f"wrk failed: {out.stderr}")
         cpu = {n: _cpu_times(p) - before[n] for n, p in watched.items()}
         cpu = {n: v for n, v in cpu.items() if v > 0.05 or n == "gateway"}
         cpu["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
-        rps, p50, p99, errors, requests = parse_wrk(out.stdout)
+        rps, p50, p99, errors, requests = parse_wrk(out)
         return Run(rps, p50, p99, errors, requests, cpu)
 
     def rounds(self, cases: list[Case], rounds: int) -> None:
