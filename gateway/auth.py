@@ -12,20 +12,29 @@ decides what a client may do.
 * JWT: PyJWT verifies the signature with the configured key and only the algorithms that
   key allows - never the ones the token names for itself, which is how the ``alg: none``
   and the HS256-signed-with-an-RSA-public-key attacks work.
+
+PyJWT is imported on first use, never at import time: Gunicorn's master imports this
+module (to check the settings) before it forks, and ``jwt`` imports ``jwt.jwks_client``,
+which holds ``ssl.SSLContext`` by a direct reference (``from ssl import SSLContext``).
+gevent patches ``ssl`` in each worker after the fork and warns (``MonkeyPatchWarning``)
+about every module holding such a reference. So the keys (PEM, JWKS) are read here with
+``cryptography`` alone, and ``jwt`` is imported by the worker at its first token.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Mapping
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
@@ -78,6 +87,8 @@ class ApiKeys(Authenticator):
             text = path.read_text(encoding="utf-8")
         except OSError as err:
             raise ConfigError(f"{variable}: cannot read {path}: {err.strerror}") from None
+        except UnicodeDecodeError as err:  # names are UTF-8 text: they go to logs and rate-limit stores
+            raise ConfigError(f"{variable}: {path} is not UTF-8 text (byte {err.start})") from None
         entries = []
         for number, line in enumerate(text.splitlines(), 1):
             fields = line.split()
@@ -161,6 +172,7 @@ class Jwts(Authenticator):
         return client
 
     def _verify(self, token: str) -> tuple[Client, float, float]:
+        jwt = _pyjwt()
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as err:
@@ -182,9 +194,51 @@ class Jwts(Authenticator):
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise Unauthenticated("token refused: no sub")
+        if not _is_text(subject):
+            # A JSON string may hold a lone surrogate ("\ud800"), which no UTF-8 text can
+            # hold: not a name a log, a rate-limit store or a backend can carry.
+            raise Unauthenticated("token refused: sub is not valid Unicode text")
         scope = claims.get("scope", "")
         client = Client(subject, tuple(scope.split()) if isinstance(scope, str) else ())
-        return client, float(claims.get("nbf", 0)), float(claims["exp"])
+        return client, _numeric_date(claims, "nbf", 0.0), _numeric_date(claims, "exp")
+
+
+_jwt: ModuleType | None = None
+
+
+def _pyjwt() -> ModuleType:
+    """PyJWT, imported on first use (see the module's docstring for why not earlier)."""
+    global _jwt
+    if _jwt is None:
+        import jwt
+
+        _jwt = jwt
+    return _jwt
+
+
+def _is_text(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _numeric_date(claims: dict[str, Any], name: str, default: float | None = None) -> float:
+    """A NumericDate claim as a float (RFC 7519: a JSON number of seconds). PyJWT checks
+    it with ``int()``, which takes strings and integers no float can hold (``10**400``);
+    anything that is not a finite float is a malformed token."""
+    value = claims.get(name)
+    if value is None and default is not None:
+        return default
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            seconds = float(value)
+        except OverflowError:
+            seconds = math.inf
+        if math.isfinite(seconds):
+            return seconds
+    raise Unauthenticated(f"token refused: {name} is not a NumericDate (a finite number of seconds)")
 
 
 def _public_keys(path: Path) -> dict[str | None, _VerificationKey]:
@@ -194,7 +248,11 @@ def _public_keys(path: Path) -> dict[str | None, _VerificationKey]:
     except OSError as err:
         raise ConfigError(f"{variable}: cannot read {path}: {err.strerror}") from None
     if data.lstrip().startswith(b"{"):
-        return _jwks(json.loads(data), variable, path)
+        try:
+            document = json.loads(data)
+        except ValueError as err:  # not JSON, or not UTF-8
+            raise ConfigError(f"{variable}: {path} is not a JWKS: {err}") from None
+        return _jwks(document, variable, path)
     try:
         public = load_pem_public_key(data)
     except ValueError as err:
@@ -211,20 +269,52 @@ def _algorithm_for(public: Any, variable: str) -> str:
 
 
 def _jwks(document: Any, variable: str, path: Path) -> dict[str | None, _VerificationKey]:
-    try:
-        keys = [jwt.PyJWK(entry) for entry in document["keys"]]
-    except (KeyError, TypeError, jwt.PyJWTError) as err:
-        raise ConfigError(f"{variable}: {path} is not a usable JWKS: {err}") from None
+    entries = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError(f"{variable}: {path} is not a JWKS (no \"keys\" list)")
     out: dict[str | None, _VerificationKey] = {}
-    for key in keys:
-        if key.algorithm_name not in ("RS256", "ES256"):
-            raise ConfigError(f"{variable}: {path}: key {key.key_id!r} is {key.algorithm_name}; RS256 or ES256 only")
-        out[key.key_id] = _VerificationKey(key.key, (key.algorithm_name,))
+    for number, entry in enumerate(entries):
+        kid = entry.get("kid") if isinstance(entry, dict) else None
+        try:
+            out[kid if isinstance(kid, str) else None] = _jwk(entry)
+        except (ValueError, TypeError, KeyError) as err:  # binascii.Error is a ValueError
+            raise ConfigError(f"{variable}: {path}: key {kid if kid is not None else number!r}: {err}") from None
     if not out:
         raise ConfigError(f"{variable}: {path} holds no keys")
     if len(out) == 1 and None not in out:
         out = {None: next(iter(out.values())), **out}  # a token without kid may use the one key
     return out
+
+
+def _jwk(entry: Any) -> _VerificationKey:
+    """One public JWK (RFC 7517/7518) as a key object, as PyJWT's ``PyJWK`` reads it: the
+    algorithm is the key's ``alg``, else RS256 for ``kty: RSA`` and ES256 for ``kty: EC``
+    on P-256. Only those two are accepted."""
+    if not isinstance(entry, dict):
+        raise TypeError("not a JSON object")
+    kty, algorithm = entry.get("kty"), entry.get("alg") or {"RSA": "RS256", "EC": "ES256"}.get(entry.get("kty"))
+    if (kty, algorithm) == ("RSA", "RS256"):
+        public: Any = rsa.RSAPublicNumbers(_b64_uint(entry["e"]), _b64_uint(entry["n"])).public_key()
+    elif (kty, algorithm) == ("EC", "ES256") and entry.get("crv", "P-256") == "P-256":
+        x, y = _b64(entry["x"]), _b64(entry["y"])
+        if len(x) != 32 or len(y) != 32:
+            raise ValueError("x and y of a P-256 key are 32 bytes each")
+        public = ec.EllipticCurvePublicNumbers(int.from_bytes(x, "big"), int.from_bytes(y, "big"),
+                                               ec.SECP256R1()).public_key()
+    else:
+        raise ValueError(f"kty {kty!r}, alg {algorithm!r}, crv {entry.get('crv')!r}: "
+                         "RS256 (RSA) or ES256 (EC P-256) only")
+    return _VerificationKey(public, (algorithm,))
+
+
+def _b64(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError("a key member is not a string")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _b64_uint(text: Any) -> int:
+    return int.from_bytes(_b64(text), "big")
 
 
 def authenticator(settings: Settings) -> Authenticator:

@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if any(c.isspace() for c in args.name) or args.name.startswith("#"):
         p.error("the name may not contain whitespace or start with #")
+    if not args.name.isprintable():
+        # Bytes that are not UTF-8 reach argv as surrogate escapes: the name would not
+        # encode into the (UTF-8) keys file, logs or a rate-limit store.
+        p.error("the name must be printable UTF-8 text")
     key = secrets.token_urlsafe(32)
     fd = os.open(args.file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as f:
