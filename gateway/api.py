@@ -1,58 +1,36 @@
-"""The API routes - calculator, cache, /rpc calls: validate, call one backend, shape the JSON.
+"""The JSON routes' handlers - calculator, cache, /rpc, the probes: validate, call one
+backend, shape the JSON.
 
-Free of Flask on purpose. The same functions run as Flask views (``routes.py`` registers
-them from ``ROUTES``) and on the direct path (``direct.py``), which answers these routes
-without Flask's per-request machinery. Each takes the worker's ``Context``, the WSGI
-environ (for the body and the raw path) and the rule's parameters, and returns the JSON
-body, or the body and a status other than 200.
+Free of Flask on purpose. The route table (``routes.py``) gives each its method, path
+and permission; the same functions run on the direct path (``direct.py``), which answers
+without Flask's per-request machinery, and as Flask views (``flask_views.py``). Each
+takes the worker's ``Context``, the WSGI environ (for the body and the raw path) and the
+rule's parameters, and returns the JSON body, or the body and a status other than 200.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 from werkzeug.wsgi import get_content_length
 
 from gateway import access, validation
 from gateway.backends import Backends
-from gateway.errors import BadGateway, NotFound
+from gateway.errors import BadGateway, NotFound, NotReady
 from gateway.observability import REQUEST_ID_ENVIRON_KEY, SPAN_ENVIRON_KEY
 from gateway.rpc import Rpc
+from gateway.wsgi_types import Environ
 from thrift_wire.headers import REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER
 
-Environ = dict[str, Any]
 Answer = Union[dict[str, Any], tuple[dict[str, Any], int]]
-Handler = Callable[..., Answer]
 
 
 class Context(NamedTuple):
-    """What the handlers call: made once per worker by the app factory."""
+    """What the handlers use: made once per worker by the app factory."""
 
     backends: Backends
     rpc: Rpc
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    rule: str  # Werkzeug rule syntax; ``<name>`` is one path segment, ``<name:key>`` the rest
-    handler: Handler
-
-    @property
-    def endpoint(self) -> str:
-        return self.handler.__name__
-
-
-ROUTES: list[Route] = []
-
-
-def _route(method: str, rule: str) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, rule, handler))
-        return handler
-
-    return register
+    openapi: dict[str, Any]  # the /openapi.json document
 
 
 def json_body(environ: Environ) -> dict[str, Any]:
@@ -99,18 +77,15 @@ def _load(ctx: Context, environ: Environ, key: str) -> Any:
 
 # Calculator ---------------------------------------------------------------------------
 
-@_route("GET", "/add/<a>/<b>")
 def add(ctx: Context, environ: Environ, a: str, b: str) -> dict[str, Any]:
     return {"result": ctx.backends.calculator.call("add", validation.path_int("a", a), validation.path_int("b", b),
                                                    headers=call_headers(environ))}
 
 
-@_route("GET", "/calc/<op>/<a>/<b>")
 def calc_path(ctx: Context, environ: Environ, op: str, a: str, b: str) -> dict[str, Any]:
     return _calculate(ctx, environ, validation.operation(op), validation.path_int("a", a), validation.path_int("b", b))
 
 
-@_route("POST", "/calc")
 def calc_body(ctx: Context, environ: Environ) -> dict[str, Any]:
     body = json_body(environ)
     op = validation.operation(body.get("op"))
@@ -120,34 +95,29 @@ def calc_body(ctx: Context, environ: Environ) -> dict[str, Any]:
 
 # Cache --------------------------------------------------------------------------------
 
-@_route("PUT", "/cache/<key:key>")
 def cache_put(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
     _store(ctx, environ, key, json_body(environ))
     return {"key": key, "stored": True}
 
 
-@_route("GET", "/cache/<key:key>")
 def cache_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
     return {"key": key, "value": _load(ctx, environ, key)}
 
 
-@_route("DELETE", "/cache/<key:key>")
 def cache_delete(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
     ctx.backends.cache.call("remove", key, key=key, headers=call_headers(environ))
     return {"key": key, "deleted": True}
 
 
-@_route("POST", "/set")
 def seed_set(ctx: Context, environ: Environ) -> dict[str, Any]:
     body = json_body(environ)
     _store(ctx, environ, validation.checked_key(body.get("key")), body)
     return {"success": True}
 
 
-@_route("GET", "/get/<key:key>")
 def seed_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
     try:
@@ -159,7 +129,6 @@ def seed_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
 
 # Any Thrift service, by its IDL ------------------------------------------------------------
 
-@_route("POST", "/rpc/<service>/<method>")
 def rpc_call(ctx: Context, environ: Environ, service: str, method: str) -> Answer:
     _, found = ctx.rpc.lookup(service, method)  # an unknown one is 404 whatever the body
     raw = validation.read_body(environ, get_content_length(environ))
@@ -169,3 +138,25 @@ def rpc_call(ctx: Context, environ: Environ, service: str, method: str) -> Answe
     if spec.oneway:
         return {}, 202  # sent; a oneway call has no answer to wait for
     return {} if spec.result is None else {"result": result}
+
+
+def rpc_list(ctx: Context, environ: Environ) -> dict[str, Any]:
+    return {"services": ctx.rpc.describe()}
+
+
+def openapi_document(ctx: Context, environ: Environ) -> dict[str, Any]:
+    return ctx.openapi
+
+
+# Operations ---------------------------------------------------------------------------
+
+def healthz(ctx: Context, environ: Environ) -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+def readyz(ctx: Context, environ: Environ) -> dict[str, Any]:
+    report = {service.name: service.ping_all() for service in ctx.backends.services}
+    down = [f"{name} at {addr} ({state})" for name, addrs in report.items() for addr, state in addrs.items() if state != "ok"]
+    if down:
+        raise NotReady("not answering: " + ", ".join(down), backends=report)
+    return {"status": "ready", "backends": report}

@@ -12,14 +12,15 @@ import gevent
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from gateway import api, guard, metrics, observability, openapi, problems
+from gateway import api, flask_views, guard, metrics, observability, openapi, problems
 from gateway.backends import Backends
 from gateway.body import BodyBudget
 from gateway.config import Settings
 from gateway.direct import DirectRoutes
 from gateway.discovery import Discovery
 from gateway.ratelimit import HOST_COUNTERS_FILE
-from gateway.routes import CacheKeyConverter, bp
+from gateway.routes import ROUTES
+from gateway.routing import RouteMatcher
 from gateway.rpc import Rpc
 from thrift_wire import tracing
 from thrift_wire.tracing import Tracer
@@ -66,7 +67,6 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     # merging the "//" a cache key may contain.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     app.url_map.merge_slashes = False
-    app.url_map.converters["key"] = CacheKeyConverter
     app.json = StrictJSONProvider(app)
 
     tracing.reseed()  # after the fork: each worker makes its own ids
@@ -76,17 +76,20 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     backends = backends or Backends.from_settings(settings, tracer=tracer)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.backends"] = backends
-    app.extensions["gateway.rpc"] = rpc = Rpc(backends)
-    app.extensions["gateway.openapi"] = openapi.document(rpc)
-    app.extensions["gateway.context"] = context = api.Context(backends, rpc)
+    rpc = Rpc(backends)
+    app.extensions[flask_views.CONTEXT_EXTENSION] = context = api.Context(backends, rpc, openapi.document(ROUTES, rpc))
 
     problems.register(app)
-    app.register_blueprint(bp)
-    inner = DirectRoutes(api.ROUTES, context, app.json.encode_compact, app.wsgi_app) if direct else app.wsgi_app
+    flask_views.register(app, ROUTES)
+    # The middleware, outermost first: RequestObserver (request id, body guard, metrics,
+    # access log, server span) -> RouteMatcher (the one match) -> Guard (CORS, auth,
+    # permissions, rate limits; absent when nothing is configured) -> DirectRoutes (the
+    # JSON routes) -> Flask (the rest).
+    inner = DirectRoutes(context, app.json.encode_compact, app.wsgi_app) if direct else app.wsgi_app
     runtime_dir = Path(settings.runtime_dir or tempfile.mkdtemp(prefix="gateway-"))
     guarded = guard.build(settings, inner, app.json.encode_compact, runtime_dir / HOST_COUNTERS_FILE)
     app.wsgi_app = observability.RequestObserver(  # type: ignore[method-assign]
-        guarded, settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
+        RouteMatcher(ROUTES, guarded), settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
         body_budget=BodyBudget(settings.body_buffer_bytes), tracer=tracer)
     gevent.spawn(_publish_metrics, backends)
     discovery = Discovery(backends.services, settings.dns_refresh_ms / 1000, settings.dns_servers)

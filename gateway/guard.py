@@ -6,11 +6,12 @@ reached around it, whichever code path answers it. Its refusals are the same pro
 documents every route answers with, and nothing it refuses reaches a backend.
 
 Order: a CORS preflight is answered first (browsers send no credentials with it);
-``/healthz`` and ``/readyz`` are always open and never limited; everything else is
-authenticated (401), checked against the route's permission (403; ``POST /calc`` is
-checked by its handler once it has read the operation from the body), then counted
-against the client's rate limit (429) - by its name when authenticated, else by the
-remote address.
+``OPEN`` routes (``/healthz``, ``/readyz``) are never checked or limited; everything else
+is authenticated (401), checked against the permission of the route ``RouteMatcher``
+matched (403; a ``DEFERRED`` route, ``POST /calc``, is checked by its handler once it has
+read the operation from the body; a request that matched no route reaches nothing and
+needs only valid credentials), then counted against the client's rate limit (429) - by
+its name when authenticated, else by the remote address.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from gateway import access, problems
+from gateway import access, problems, routing
 from gateway.auth import Authenticator, NoAuth, authenticator
 from gateway.config import Settings
 from gateway.cors import Cors
 from gateway.errors import GatewayError, RateLimited
 from gateway.ratelimit import RateLimiter, rate_limiter
+from gateway.wsgi_types import Environ, StartResponse, WSGIApp
 
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 Dumps = Callable[[Any], str]  # the JSON provider's compact encoder
 
 
@@ -44,7 +44,7 @@ class Guard:
         """Nothing configured: the guard would only pass requests through."""
         return not self._auth.required and self._limiter is None and self._cors is None
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         cors = self._cors.answer_headers(environ) if self._cors is not None else []
         if self._cors is not None and Cors.is_preflight(environ):
             headers = self._cors.preflight_headers(environ)
@@ -58,14 +58,15 @@ class Guard:
             return problems.write_problem(_adding(start_response, extra), self._dumps, err)
         return self._app(environ, _adding(start_response, extra) if extra else start_response)
 
-    def _admit(self, environ: dict[str, Any], extra: list[tuple[str, str]]) -> None:
-        needed = access.requirement(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
-        if needed == access.OPEN:
+    def _admit(self, environ: Environ, extra: list[tuple[str, str]]) -> None:
+        match: routing.Match | None = environ.get(routing.MATCH_ENVIRON_KEY)
+        needed = match.route.access if match is not None else routing.AUTHENTICATED
+        if needed is routing.OPEN:
             return
         client = self._auth.authenticate(environ)
         environ[access.CLIENT_ENVIRON_KEY] = client
-        if needed not in (access.AUTHENTICATED, access.DEFERRED):
-            access.check(client, needed)
+        if match is not None and needed.kind == "permission":
+            access.check(client, needed.permission(match.params))
         if self._limiter is not None:
             decision = self._limiter.hit(client.name or f"addr:{environ.get('REMOTE_ADDR', '')}")
             extra.extend(decision.headers().items())

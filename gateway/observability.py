@@ -13,16 +13,17 @@ import contextvars
 import random
 import re
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from gateway import metrics
 from gateway.access_log import AccessLog
 from gateway.body import BodyBudget, GuardedInput
+from gateway.routing import MATCH_ENVIRON_KEY
+from gateway.wsgi_types import Environ, StartResponse, WSGIApp
 from thrift_wire.tracing import IdsOnly, Tracer
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON_KEY = "gateway.request_id"
-ROUTE_ENVIRON_KEY = "gateway.route"  # set by the direct path (direct.py) to the rule it answered
 SPAN_ENVIRON_KEY = "gateway.span"  # the request's server span: its calls continue its trace
 # A caller's id is echoed only if it is short and plain: it ends up in logs and headers.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
@@ -35,8 +36,6 @@ _random = random.Random()
 # Each greenlet has its own context, so concurrent requests never see each other's.
 backends_called: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("backends_called", default=None)
 
-StartResponse = Callable[..., Any]
-WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
 def new_request_id() -> str:
@@ -55,7 +54,7 @@ class RequestObserver:
         self._budget = body_budget or BodyBudget(64 * 1024 * 1024)
         self._tracer = tracer or IdsOnly()
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
         sent = environ.get("HTTP_X_REQUEST_ID")
         request_id = sent if sent and _SANE_REQUEST_ID.fullmatch(sent) else new_request_id()
@@ -71,16 +70,9 @@ class RequestObserver:
         def start(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal status, route
             status = status_line[:3]
-            # The direct path names its rule in the environ; Flask answers inside its
-            # request context, and the request (with the rule it matched) is gone from
-            # the environ once the app returns.
-            direct_rule = environ.get(ROUTE_ENVIRON_KEY)
-            if direct_rule is not None:
-                route = direct_rule
-            else:
-                rule = getattr(environ.get("werkzeug.request"), "url_rule", None)
-                if rule is not None:
-                    route = rule.rule
+            match = environ.get(MATCH_ENVIRON_KEY)  # the route's template, never the raw path
+            if match is not None:
+                route = match.route.rule
             headers.append((REQUEST_ID_HEADER, request_id))
             headers.append(("traceparent", span.traceparent))
             if body is not None and (body.broken or not body.finished):

@@ -1,21 +1,23 @@
 """The OpenAPI 3 document of every route (``/openapi.json``), /rpc routes included.
 
-The hand-written routes are described here; the /rpc routes are generated from the IDL
-types the transcoder uses, so the document can never disagree with what it accepts.
+Each route of the table (``gateway/routes.py``) names its operation; the hand-written
+routes' operations are written here, the /rpc routes' are generated from the IDL types
+the transcoder uses, so the document can never disagree with what it accepts.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 from gateway.idl_types import Enum, ListOf, MapOf, Scalar, SetOf, Struct
+from gateway.problems import PROBLEM_TYPE
+from gateway.routing import Route
 from gateway.rpc import Rpc
 from gateway.validation import I64_MAX, I64_MIN, MAX_BODY_BYTES, OPERATIONS
 from thrift_idl.cache_rules import MAX_KEY_BYTES, MAX_TTL_SECONDS
 
 _INT_BITS = {"byte": 8, "i16": 16, "i32": 32, "i64": 64}
 _JSON = "application/json"
-_PROBLEM = "application/problem+json"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -23,7 +25,7 @@ def _ref(name: str) -> dict[str, str]:
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {_PROBLEM: {"schema": _ref("Problem")}}}
+    return {"description": description, "content": {PROBLEM_TYPE: {"schema": _ref("Problem")}}}
 
 
 def _ok(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
@@ -67,74 +69,72 @@ CALC_RESULT = _object({"op": {"type": "string", "enum": list(OPERATIONS)}, "a": 
 CALC_ERRORS = {"400": _problem("Bad argument, `division_by_zero` or `overflow`"), **BACKEND_ERRORS}
 
 
-def _static_paths() -> dict[str, Any]:
-    return {
-        "/add/{a}/{b}": {"get": {
-            "summary": "a + b", "operationId": "add", "tags": ["calculator"],
-            "parameters": [_path_int("a"), _path_int("b")],
-            "responses": {"200": _ok(_object({"result": I64})), **CALC_ERRORS},
-        }},
-        "/calc/{op}/{a}/{b}": {"get": {
-            "summary": "a op b", "operationId": "calcPath", "tags": ["calculator"],
-            "parameters": [{"name": "op", "in": "path", "required": True,
-                            "schema": {"type": "string", "enum": list(OPERATIONS)}}, _path_int("a"), _path_int("b")],
-            "responses": {"200": _ok(CALC_RESULT), **CALC_ERRORS},
-        }},
-        "/calc": {"post": {
-            "summary": "a op b, from a JSON body", "operationId": "calcBody", "tags": ["calculator"],
-            "requestBody": _body(_object({"op": {"type": "string", "enum": list(OPERATIONS)}, "a": I64, "b": I64})),
-            "responses": {"200": _ok(CALC_RESULT), **CALC_ERRORS, **BODY_ERRORS},
-        }},
-        "/cache/{key}": {
-            "put": {
-                "summary": "store a value", "operationId": "cachePut", "tags": ["cache"], "parameters": [KEY_PARAM],
-                "requestBody": _body(_object({"value": ANY_JSON}, {"ttl": TTL})),
-                "responses": {"200": _ok(_object({"key": {"type": "string"}, "stored": {"type": "boolean", "enum": [True]}})),
-                              **BODY_ERRORS, **BACKEND_ERRORS},
-            },
-            "get": {
-                "summary": "read a value", "operationId": "cacheGet", "tags": ["cache"], "parameters": [KEY_PARAM],
-                "responses": {"200": _ok(_object({"key": {"type": "string"}, "value": ANY_JSON})),
-                              "400": _problem("Bad key (`invalid_key`)"), "404": _problem("No such key (`not_found`)"),
-                              **BACKEND_ERRORS},
-            },
-            "delete": {
-                "summary": "delete a value", "operationId": "cacheDelete", "tags": ["cache"], "parameters": [KEY_PARAM],
-                "responses": {"200": _ok(_object({"key": {"type": "string"}, "deleted": {"type": "boolean", "enum": [True]}})),
-                              "400": _problem("Bad key (`invalid_key`)"), "404": _problem("No such key (`not_found`)"),
-                              **BACKEND_ERRORS},
-            },
-        },
-        "/set": {"post": {
-            "summary": "store a value (seed route)", "operationId": "seedSet", "tags": ["cache"],
-            "requestBody": _body(_object({"key": {"type": "string"}, "value": ANY_JSON}, {"ttl": TTL})),
-            "responses": {"200": _ok(_object({"success": {"type": "boolean", "enum": [True]}})), **BODY_ERRORS, **BACKEND_ERRORS},
-        }},
-        "/get/{key}": {"get": {
-            "summary": "read a value, null when absent (seed route)", "operationId": "seedGet", "tags": ["cache"],
-            "parameters": [KEY_PARAM],
-            "responses": {"200": _ok(_object({"value": ANY_JSON})), "400": _problem("Bad key (`invalid_key`)"),
-                          **BACKEND_ERRORS},
-        }},
-        "/healthz": {"get": {
-            "summary": "the worker serves", "operationId": "healthz", "tags": ["operations"],
-            "responses": {"200": _ok(_object({"status": {"type": "string", "enum": ["ok"]}}))},
-        }},
-        "/readyz": {"get": {
-            "summary": "every backend answers ping", "operationId": "readyz", "tags": ["operations"],
-            "responses": {"200": _ok(_object({"status": {"type": "string", "enum": ["ready"]}, "backends": {"type": "object"}})),
-                          "503": _problem("Some backend did not answer (`backend_unavailable`)")},
-        }},
-        "/metrics": {"get": {
-            "summary": "Prometheus metrics of every worker", "operationId": "metrics", "tags": ["operations"],
-            "responses": {"200": {"description": "Prometheus text format",
-                                  "content": {"text/plain": {"schema": {"type": "string"}}}}},
-        }},
-        "/rpc": {"get": {
-            "summary": "every Thrift service and method", "operationId": "rpcList", "tags": ["rpc"],
-            "responses": {"200": _ok(_object({"services": {"type": "object"}}))},
-        }},
-    }
+# The operations of the hand-written routes; ``gateway/routes.py`` gives each its method
+# and path. A dict is copied into the document as it is.
+
+ADD = {
+    "summary": "a + b", "operationId": "add", "tags": ["calculator"],
+    "parameters": [_path_int("a"), _path_int("b")],
+    "responses": {"200": _ok(_object({"result": I64})), **CALC_ERRORS},
+}
+CALC_PATH = {
+    "summary": "a op b", "operationId": "calcPath", "tags": ["calculator"],
+    "parameters": [{"name": "op", "in": "path", "required": True,
+                    "schema": {"type": "string", "enum": list(OPERATIONS)}}, _path_int("a"), _path_int("b")],
+    "responses": {"200": _ok(CALC_RESULT), **CALC_ERRORS},
+}
+CALC_BODY = {
+    "summary": "a op b, from a JSON body", "operationId": "calcBody", "tags": ["calculator"],
+    "requestBody": _body(_object({"op": {"type": "string", "enum": list(OPERATIONS)}, "a": I64, "b": I64})),
+    "responses": {"200": _ok(CALC_RESULT), **CALC_ERRORS, **BODY_ERRORS},
+}
+CACHE_PUT = {
+    "summary": "store a value", "operationId": "cachePut", "tags": ["cache"], "parameters": [KEY_PARAM],
+    "requestBody": _body(_object({"value": ANY_JSON}, {"ttl": TTL})),
+    "responses": {"200": _ok(_object({"key": {"type": "string"}, "stored": {"type": "boolean", "enum": [True]}})),
+                  **BODY_ERRORS, **BACKEND_ERRORS},
+}
+CACHE_GET = {
+    "summary": "read a value", "operationId": "cacheGet", "tags": ["cache"], "parameters": [KEY_PARAM],
+    "responses": {"200": _ok(_object({"key": {"type": "string"}, "value": ANY_JSON})),
+                  "400": _problem("Bad key (`invalid_key`)"), "404": _problem("No such key (`not_found`)"),
+                  **BACKEND_ERRORS},
+}
+CACHE_DELETE = {
+    "summary": "delete a value", "operationId": "cacheDelete", "tags": ["cache"], "parameters": [KEY_PARAM],
+    "responses": {"200": _ok(_object({"key": {"type": "string"}, "deleted": {"type": "boolean", "enum": [True]}})),
+                  "400": _problem("Bad key (`invalid_key`)"), "404": _problem("No such key (`not_found`)"),
+                  **BACKEND_ERRORS},
+}
+SEED_SET = {
+    "summary": "store a value (seed route)", "operationId": "seedSet", "tags": ["cache"],
+    "requestBody": _body(_object({"key": {"type": "string"}, "value": ANY_JSON}, {"ttl": TTL})),
+    "responses": {"200": _ok(_object({"success": {"type": "boolean", "enum": [True]}})), **BODY_ERRORS, **BACKEND_ERRORS},
+}
+SEED_GET = {
+    "summary": "read a value, null when absent (seed route)", "operationId": "seedGet", "tags": ["cache"],
+    "parameters": [KEY_PARAM],
+    "responses": {"200": _ok(_object({"value": ANY_JSON})), "400": _problem("Bad key (`invalid_key`)"),
+                  **BACKEND_ERRORS},
+}
+HEALTHZ = {
+    "summary": "the worker serves", "operationId": "healthz", "tags": ["operations"],
+    "responses": {"200": _ok(_object({"status": {"type": "string", "enum": ["ok"]}}))},
+}
+READYZ = {
+    "summary": "every backend answers ping", "operationId": "readyz", "tags": ["operations"],
+    "responses": {"200": _ok(_object({"status": {"type": "string", "enum": ["ready"]}, "backends": {"type": "object"}})),
+                  "503": _problem("Some backend did not answer (`backend_unavailable`)")},
+}
+METRICS = {
+    "summary": "Prometheus metrics of every worker", "operationId": "metrics", "tags": ["operations"],
+    "responses": {"200": {"description": "Prometheus text format",
+                          "content": {"text/plain": {"schema": {"type": "string"}}}}},
+}
+RPC_LIST = {
+    "summary": "every Thrift service and method", "operationId": "rpcList", "tags": ["rpc"],
+    "responses": {"200": _ok(_object({"services": {"type": "object"}}))},
+}
 
 
 class _Schemas:
@@ -180,7 +180,8 @@ class _Schemas:
         return schema
 
 
-def _rpc_paths(rpc: Rpc, schemas: _Schemas) -> dict[str, Any]:
+def rpc_operations(rpc: Rpc, schemas: _Schemas) -> dict[str, Any]:
+    """The operations of ``POST /rpc/<service>/<method>``: one per exposed method."""
     paths = {}
     for service_name, service in rpc.services.items():
         for method in service.types.methods.values():
@@ -207,9 +208,17 @@ def _rpc_paths(rpc: Rpc, schemas: _Schemas) -> dict[str, Any]:
     return paths
 
 
-def document(rpc: Rpc) -> dict[str, Any]:
+def document(routes: Iterable[Route], rpc: Rpc) -> dict[str, Any]:
+    """The document of ``routes``: each route's operation under its path and method."""
     schemas = _Schemas()
-    paths = {**_static_paths(), **_rpc_paths(rpc, schemas)}
+    paths: dict[str, Any] = {}
+    for route in routes:
+        if route.openapi is None:
+            continue
+        described = (route.openapi(rpc, schemas) if callable(route.openapi)
+                     else {route.openapi_path: {route.method.lower(): route.openapi}})
+        for path, operations in described.items():
+            paths.setdefault(path, {}).update(operations)
     return {
         # 3.0, not 3.1: the Swagger UI bundled for /docs renders 3.0 documents.
         "openapi": "3.0.3",

@@ -1,110 +1,39 @@
-"""The Flask routes: the API routes of ``api.py``, /rpc, the documentation, operations."""
+"""The route table: every route the gateway serves, declared once.
+
+Each line gives a route's method and path, its handler, what it takes to be let in -
+``OPEN``, ``AUTHENTICATED``, ``DEFERRED`` (the handler checks, once it has read the body)
+or the ``service.method`` permission it ``needs`` - and its OpenAPI operation. The direct
+path, the Flask rules, the guard's check, the metrics route label and ``/openapi.json``
+all come from this table; a route that does not say what it takes cannot be declared.
+The permissions are the contract's (CONTRACT.md, Security): a hand-written route needs
+the permission of the Thrift method it calls.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from gateway import api, flask_views, openapi
+from gateway.routing import AUTHENTICATED, DEFERRED, OPEN, Route, RouteTable, needs
 
-from flask import Blueprint, Response, current_app, request, send_from_directory
-from swagger_ui_bundle import swagger_ui_path
-from werkzeug.routing import BaseConverter
-
-from gateway import api, metrics
-from gateway.backends import Backends
-from gateway.errors import NotFound, NotReady
-
-bp = Blueprint("gateway", __name__)
-DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js"})
-
-
-class CacheKeyConverter(BaseConverter):
-    """Everything after the prefix, slashes included - a key may start with ``/`` or
-    contain ``//``, which Werkzeug's ``path`` converter would refuse or merge."""
-
-    regex = r"[\s\S]+"  # any character, newline included, so the key rule can refuse it
-    part_isolating = False
-
-
-def backends() -> Backends:
-    return current_app.extensions["gateway.backends"]
-
-
-# Calculator, cache, /rpc calls: the handlers live in api.py, free of Flask -------------
-
-def _view(route: api.Route) -> Callable[..., api.Answer]:
-    handler = route.handler
-
-    def view(**params: str) -> api.Answer:
-        return handler(current_app.extensions["gateway.context"], request.environ, **params)
-
-    view.__name__ = route.endpoint
-    return view
-
-
-for _api_route in api.ROUTES:
-    bp.add_url_rule(_api_route.rule, _api_route.endpoint, _view(_api_route), methods=[_api_route.method])
-
-
-# Any Thrift service, by its IDL ------------------------------------------------------------
-
-@bp.get("/rpc")
-def rpc_list() -> dict[str, Any]:
-    return {"services": current_app.extensions["gateway.rpc"].describe()}
-
-
-# Documentation ------------------------------------------------------------------------------
-
-DOCS_PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8"><title>Thrift gateway API</title>
-<link rel="stylesheet" href="/docs/assets/swagger-ui.css">
-</head>
-<body>
-<div id="swagger-ui"></div>
-<script src="/docs/assets/swagger-ui-bundle.js"></script>
-<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
-</body>
-</html>
-"""
-
-
-@bp.get("/openapi.json")
-def openapi_document() -> Any:
-    return current_app.extensions["gateway.openapi"]
-
-
-@bp.get("/docs")
-def docs() -> Response:
-    """Swagger UI, from the swagger-ui-bundle package: no CDN."""
-    return Response(DOCS_PAGE, mimetype="text/html")
-
-
-@bp.get("/docs/assets/<name>")
-def docs_asset(name: str) -> Response:
-    if name not in DOCS_ASSETS:
-        raise NotFound(f"no docs asset {name!r}")
-    return send_from_directory(swagger_ui_path, name, max_age=3600)
-
-
-# Operations ---------------------------------------------------------------------------
-
-@bp.get("/healthz")
-def healthz() -> dict[str, Any]:
-    return {"status": "ok"}
-
-
-@bp.get("/readyz")
-def readyz() -> Any:
-    report = {service.name: service.ping_all() for service in backends().services}
-    down = [f"{name} at {addr} ({state})" for name, addrs in report.items() for addr, state in addrs.items() if state != "ok"]
-    if down:
-        raise NotReady("not answering: " + ", ".join(down), backends=report)
-    return {"status": "ready", "backends": report}
-
-
-@bp.get("/metrics")
-def metrics_text() -> Response:
-    for service in backends().services:
-        service.record_pool_gauges()
-    body, content_type = metrics.render()
-    return Response(body, content_type=content_type)
+ROUTES = RouteTable([
+    # Calculator
+    Route("GET", "/add/<a>/<b>", api.add, needs("calculator.add"), openapi.ADD),
+    Route("GET", "/calc/<op>/<a>/<b>", api.calc_path, needs("calculator.{op}"), openapi.CALC_PATH),
+    Route("POST", "/calc", api.calc_body, DEFERRED, openapi.CALC_BODY),  # the operation is in the body
+    # Cache
+    Route("PUT", "/cache/<key:key>", api.cache_put, needs("cache.put"), openapi.CACHE_PUT),
+    Route("GET", "/cache/<key:key>", api.cache_get, needs("cache.get"), openapi.CACHE_GET),
+    Route("DELETE", "/cache/<key:key>", api.cache_delete, needs("cache.remove"), openapi.CACHE_DELETE),
+    Route("POST", "/set", api.seed_set, needs("cache.put"), openapi.SEED_SET),
+    Route("GET", "/get/<key:key>", api.seed_get, needs("cache.get"), openapi.SEED_GET),
+    # Operations
+    Route("GET", "/healthz", api.healthz, OPEN, openapi.HEALTHZ),
+    Route("GET", "/readyz", api.readyz, OPEN, openapi.READYZ),
+    Route("GET", "/metrics", flask_views.metrics_text, needs("metrics"), openapi.METRICS, flask_view=True),
+    # Any Thrift service, by its IDL
+    Route("GET", "/rpc", api.rpc_list, AUTHENTICATED, openapi.RPC_LIST),
+    Route("POST", "/rpc/<service>/<method>", api.rpc_call, needs("{service}.{method}"), openapi.rpc_operations),
+    # Documentation (left out of the document it serves)
+    Route("GET", "/openapi.json", api.openapi_document, AUTHENTICATED),
+    Route("GET", "/docs", flask_views.docs, AUTHENTICATED, flask_view=True),
+    Route("GET", "/docs/assets/<name>", flask_views.docs_asset, AUTHENTICATED, flask_view=True),
+])

@@ -11,7 +11,9 @@ from werkzeug.test import Client
 from gateway import api, errors
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.direct import DirectRoutes, Pattern
+from gateway.direct import DirectRoutes
+from gateway.routes import ROUTES
+from gateway.routing import Pattern, RouteMatcher
 from gateway.rpc import Rpc
 from tests.stubs import StubBackends
 from thrift_idl.gen.cache import ttypes as cache_types
@@ -45,7 +47,7 @@ def test_a_rule_the_matcher_cannot_honour_is_refused_at_start_up(rule: str) -> N
 
 
 def test_every_api_rule_is_one_the_matcher_takes() -> None:
-    for route in api.ROUTES:
+    for route in ROUTES:
         Pattern(route.rule)
 
 
@@ -62,8 +64,8 @@ def _never(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 def test_the_api_routes_do_not_reach_flask(method: str, path: str, body: bytes | None) -> None:
     stubs = StubBackends()
     stubs.calc_pool.outcome, stubs.cache_pool.outcome = 3, b"1"
-    context = api.Context(stubs, Rpc(stubs))  # type: ignore[arg-type]
-    direct = DirectRoutes(api.ROUTES, context, json.dumps, _never)
+    context = api.Context(stubs, Rpc(stubs), {})  # type: ignore[arg-type]
+    direct = RouteMatcher(ROUTES, DirectRoutes(context, json.dumps, _never))
     response = Client(direct).open(path, method=method, data=body)
     assert response.status_code in (200, 400), response.get_data()
 
@@ -105,6 +107,12 @@ CASES: list[tuple[str, str, bytes | None, Any]] = [
     ("POST", "/set", b'{"key": 5, "value": 1}', None),
     ("GET", "/get/k", None, cache_types.NotFound(key="k")),
     ("GET", "/healthz", None, None),
+    ("GET", "/readyz", None, None),
+    ("HEAD", "/healthz", None, None),
+    ("GET", "/openapi.json", None, None),
+    ("GET", "//add/2/3", None, 5),
+    ("GET", "///cache//k", None, b"1"),
+    ("GET", "/docs", None, None),
     ("POST", "/rpc/calculator/add", b'{"a": 1, "b": 2}', 3),
     ("POST", "/rpc/calculator/add", b'{"a": "x", "b": 2}', 3),
     ("POST", "/rpc/calculator/add", b'{"a": 1, "b": 2}', CalculatorError(code="overflow", message="big")),

@@ -1,0 +1,232 @@
+"""The route table: one declaration per route, and the permission of the route that
+matched - whatever spelling of the path reached it, on the direct path and through Flask.
+
+In one process: the whole WSGI stack of ``create_app`` with API keys, backends stubbed
+so that a call that should not happen is seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+
+from gateway import routing
+from gateway.app import create_app
+from gateway.config import Settings
+from gateway.routes import ROUTES
+from gateway.routing import AUTHENTICATED, DEFERRED, OPEN, Route, RouteTable, needs
+from tests.stubs import StubBackends
+
+KEYS = {"nothing": (), "reader": ("cache.get",), "adder": ("calculator.add",), "all": ("*",)}
+
+
+def _call(app: Any, method: str, path: str, key: str | None, body: bytes = b"") -> tuple[int, bytes]:
+    # The environ is built by hand: a test client would parse "//add/1/2" as a URL whose
+    # host is "add". Gunicorn hands the path as sent.
+    environ = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0), "wsgi.multithread": False, "wsgi.multiprocess": False, "wsgi.run_once": False,
+        "CONTENT_LENGTH": str(len(body)) if body else "",
+    }
+    if key is not None:
+        environ["HTTP_X_API_KEY"] = key
+    status: list[str] = []
+    chunks = app(environ, lambda line, headers, exc_info=None: status.append(line))
+    data = b"".join(chunks)
+    return int(status[0][:3]), data
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["direct", "flask"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[str]]:
+    folder = tmp_path_factory.mktemp("keys")
+    keys_file = folder / "keys"
+    keys_file.write_text("".join(f"{name} {hashlib.sha256(name.encode()).hexdigest()} {' '.join(perms)}\n"
+                                 for name, perms in KEYS.items()))
+    stubs = StubBackends()
+    called: list[str] = []
+
+    def recording(pool: Any, answer: Any) -> Any:
+        def call(method: Any, *args: Any, headers: Any = None) -> Any:
+            called.append(f"{pool}.{getattr(method, 'name', method)}")
+            return answer
+        return call
+
+    stubs.calc_pool.call = recording("calculator", 3)  # type: ignore[method-assign]
+    stubs.cache_pool.call = recording("cache", b"1")  # type: ignore[method-assign]
+    settings = Settings(auth="api_key", api_keys_file=str(keys_file), runtime_dir=str(folder), access_log="")
+    app = create_app(settings, backends=stubs, direct=request.param)  # type: ignore[arg-type]
+    return app, called
+
+
+# Spellings of a path that Werkzeug routes to the same route as the plain one.
+SPELLINGS = ["{}", "/{}", "//{}", "////{}"]
+WRITES = [
+    ("PUT", "/cache/k", b'{"value": 1}'), ("POST", "/set", b'{"key": "k", "value": 1}'),
+    ("POST", "/rpc/cache/put", b'{"key": "k", "value": "MQ=="}'), ("DELETE", "/cache/k", b""),
+]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("GET", "/add/1/2", b""), ("HEAD", "/add/1/2", b""), ("GET", "/calc/multiply/2/3", b""),
+    ("POST", "/rpc/calculator/multiply", b'{"a": 2, "b": 3}'), ("POST", "/calc", b'{"op": "add", "a": 1, "b": 2}'),
+    ("GET", "/cache/k", b""), ("GET", "/get/k", b""), ("GET", "/metrics", b""), *WRITES,
+])
+def test_a_client_without_the_permission_is_refused_however_the_path_is_spelled(
+        stack: tuple[Any, list[str]], spelling: str, method: str, path: str, body: bytes) -> None:
+    app, called = stack
+    called.clear()
+    status, data = _call(app, method, spelling.format(path.lstrip("/")) if spelling != "{}" else path, "nothing", body)
+    assert status == 403, data
+    assert called == []
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@pytest.mark.parametrize(("method", "path", "body"), WRITES + [("GET", "/metrics", b""), ("GET", "/add/1/2", b"")])
+def test_a_reader_cannot_write_or_read_metrics_through_extra_slashes(
+        stack: tuple[Any, list[str]], spelling: str, method: str, path: str, body: bytes) -> None:
+    app, called = stack
+    called.clear()
+    status, data = _call(app, method, spelling.format(path.lstrip("/")) if spelling != "{}" else path, "reader", body)
+    assert status == 403, data
+    assert called == []
+
+
+@pytest.mark.parametrize("path", ["/cache/k", "//cache/k", "///get/k"])
+def test_a_permitted_read_through_extra_slashes_is_the_plain_route(stack: tuple[Any, list[str]], path: str) -> None:
+    app, called = stack
+    called.clear()
+    status, data = _call(app, "GET", path, "reader")
+    assert status == 200, data
+    assert called == ["cache.get"]
+    assert b'"k"' in data or b'"value"' in data
+
+
+@pytest.mark.parametrize("path", ["//add/1/2", "/add/1/2"])
+def test_the_permitted_client_is_answered_on_every_spelling(stack: tuple[Any, list[str]], path: str) -> None:
+    app, called = stack
+    called.clear()
+    status, data = _call(app, "GET", path, "adder")
+    assert (status, json.loads(data)) == (200, {"result": 3})
+    assert called == ["calculator.add"]
+
+
+@pytest.mark.parametrize("path", ["/nowhere", "//nowhere", "/add/1", "/cache/", "/rpc/calculator"])
+def test_a_path_that_matches_no_route_needs_credentials_and_reaches_nothing(
+        stack: tuple[Any, list[str]], path: str) -> None:
+    app, called = stack
+    called.clear()
+    assert _call(app, "GET", path, None)[0] == 401
+    assert _call(app, "GET", path, "nothing")[0] == 404
+    assert called == []
+
+
+@pytest.mark.parametrize(("path", "key"), [("/healthz", None), ("//healthz", None), ("/readyz", None)])
+def test_the_probes_are_open_on_every_spelling(stack: tuple[Any, list[str]], path: str, key: str | None) -> None:
+    app, _ = stack
+    assert _call(app, "GET", path, key)[0] in (200, 503)
+
+
+def test_a_non_ascii_path_matches_as_werkzeug_decodes_it(stack: tuple[Any, list[str]]) -> None:
+    app, called = stack
+    called.clear()
+    café = "/cache/café".encode().decode("latin-1")  # WSGI: the path's bytes as latin-1
+    assert _call(app, "PUT", café, "reader", b'{"value": 1}')[0] == 403
+    assert _call(app, "GET", café, "reader")[0] == 200
+    assert called == ["cache.get"]
+
+
+# The table itself ---------------------------------------------------------------------
+
+# CONTRACT.md, Security: what each operation of /openapi.json needs.
+CONTRACT_PERMISSIONS = {
+    ("GET", "/add/{a}/{b}"): "calculator.add",
+    ("GET", "/calc/{op}/{a}/{b}"): "calculator.{op}",
+    ("POST", "/calc"): "calculator.<op in the body>",
+    ("PUT", "/cache/{key}"): "cache.put",
+    ("GET", "/cache/{key}"): "cache.get",
+    ("DELETE", "/cache/{key}"): "cache.remove",
+    ("POST", "/set"): "cache.put",
+    ("GET", "/get/{key}"): "cache.get",
+    ("GET", "/healthz"): "open",
+    ("GET", "/readyz"): "open",
+    ("GET", "/metrics"): "metrics",
+    ("GET", "/rpc"): "valid credentials",
+}
+
+
+def _declared(route: Route) -> str:
+    if route.access is DEFERRED:
+        return "calculator.<op in the body>"  # the one deferred route: its handler checks
+    return {OPEN: "open", AUTHENTICATED: "valid credentials"}.get(route.access, route.access.template)
+
+
+def test_every_operation_in_openapi_needs_the_contracts_permission() -> None:
+    app = create_app(Settings(access_log=""), backends=StubBackends())  # type: ignore[arg-type]
+    document = app.test_client().get("/openapi.json").get_json()
+    seen = 0
+    for path, operations in document["paths"].items():
+        for method in operations:
+            sample = re.sub(r"\{(\w+)\}", r"\1", path)  # "/calc/{op}/{a}/{b}" -> "/calc/op/a/b"
+            match = ROUTES.match(method.upper(), sample)
+            assert match is not None, f"{method} {path} is listed but no route serves it"
+            if path.startswith("/rpc/"):
+                service, rpc_method = path.split("/")[2:]
+                assert match.route.access.permission(match.params) == f"{service}.{rpc_method}"
+            else:
+                assert _declared(match.route) == CONTRACT_PERMISSIONS[(method.upper(), path)], path
+            seen += 1
+    assert seen >= len(CONTRACT_PERMISSIONS) + 10  # the hand-written routes and the /rpc methods
+
+
+def _handler(*args: Any, **kwargs: Any) -> Any:
+    return {}
+
+
+def test_a_route_without_a_declared_access_cannot_be_declared() -> None:
+    with pytest.raises(TypeError, match="declares no Access"):
+        Route("GET", "/x", _handler, "calculator.add")  # type: ignore[arg-type]
+
+
+def test_a_permission_naming_an_unknown_parameter_is_refused() -> None:
+    with pytest.raises(ValueError, match="not path parameters"):
+        Route("GET", "/x/<a>", _handler, needs("calculator.{op}"))
+
+
+def test_two_routes_for_one_method_and_path_are_refused() -> None:
+    with pytest.raises(ValueError, match="two routes for GET"):
+        RouteTable([Route("GET", "/x/<a>", _handler, OPEN), Route("GET", "/x/<b>", _handler, OPEN)])
+
+
+def test_head_matches_the_get_route_and_other_methods_match_nothing() -> None:
+    assert ROUTES.match("HEAD", "/cache/k").route.access == needs("cache.get")  # type: ignore[union-attr]
+    assert ROUTES.match("OPTIONS", "/cache/k") is None
+    assert ROUTES.match("POST", "/add/1/2") is None
+
+
+@pytest.mark.parametrize(("path", "expected"), [("//add/1/2", "/add/1/2"), ("///x", "/x"), ("/a//b", "/a//b"),
+                                                ("/", "/"), ("//", "/"), ("", "")])
+def test_normalised_path_strips_leading_slashes_as_werkzeug_does(path: str, expected: str) -> None:
+    assert routing.normalised_path(path) == expected
+
+
+def test_the_routes_werkzeug_and_the_table_find_agree() -> None:
+    """For every spelling, Werkzeug's router (fed the normalised path) picks the rule the
+    table picks: the guard's route is the one Flask would run."""
+    app = create_app(Settings(access_log=""), backends=StubBackends())  # type: ignore[arg-type]
+    adapter = app.url_map.bind("localhost")
+    for method, path in [("GET", "//add/1/2"), ("GET", "/calc/add/1/2"), ("PUT", "///cache//a//b"),
+                         ("GET", "/get/%"), ("POST", "//rpc/cache/get"), ("GET", "//docs/assets/x"),
+                         ("HEAD", "/cache/k"), ("GET", "/metrics")]:
+        normal = routing.normalised_path(path)
+        endpoint, _ = adapter.match(normal, method)
+        match = ROUTES.match(method, normal)
+        assert match is not None and match.route.endpoint == endpoint, (method, path)
+
