@@ -22,7 +22,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from tests.harness import ROOT, Backend, Gateway, Process
+from tests.harness import ROOT, Backend, Gateway, Process, free_port
 from tests.integration.test_startup import run_gateway
 from tests.problems import assert_problem
 from tests.system_tools import RedisServer, ensure_redis_server
@@ -386,3 +386,28 @@ def test_no_cors_headers_without_the_setting(procs: list[Process], log_dir: Path
     gw = start(procs, log_dir, backends)
     r = requests.get(f"{gw.url}/add/1/1", headers={"Origin": "https://app.example"})
     assert r.status_code == 200 and not any(h.lower().startswith("access-control") for h in r.headers)
+
+
+# Start-up -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("setting", ["none", "jwt_secret", "jwks", "redis_limits"])
+def test_start_up_prints_no_monkey_patch_warning(procs: list[Process], log_dir: Path, tmp_path: Path,
+                                                 backends: tuple[Backend, Backend], rsa_key: rsa.RSAPrivateKey,
+                                                 setting: str) -> None:
+    # Gunicorn's master imports gateway.guard (auth, rate limits) to check the settings
+    # before it forks; a module that holds ssl.SSLContext by then (jwt.jwks_client,
+    # redis.asyncio.connection) makes gevent warn in every worker when it patches ssl.
+    jwks = {"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key())), "kid": "r1"}]}
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks))
+    env, headers = {
+        "none": ({}, {}),
+        "jwt_secret": ({"GATEWAY_AUTH": "jwt", "GATEWAY_JWT_SECRET": SECRET}, as_(token())),
+        "jwks": ({"GATEWAY_AUTH": "jwt", "GATEWAY_JWT_PUBLIC_KEY_FILE": str(tmp_path / "jwks.json")},
+                 as_(token(rsa_key, "RS256", {"kid": "r1"}))),
+        "redis_limits": ({"GATEWAY_RATE_LIMIT": "100/second",
+                          "GATEWAY_RATE_LIMIT_STORAGE": f"redis://127.0.0.1:{free_port()}/0"}, {}),
+    }[setting]
+    gw = start(procs, log_dir, backends, **env)
+    assert requests.get(f"{gw.url}/add/1/2", headers=headers).json() == {"result": 3}  # jwt imported now
+    output = gw.output()
+    assert "MonkeyPatchWarning" not in output and "Warning:" not in output, output
