@@ -87,3 +87,10 @@ def test_the_table_size_is_a_multiple_of_the_bucket(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         HostStorage(tmp_path / "t.bin", slots=100)
     assert not (tmp_path / "t.bin").exists()
+
+
+def test_a_refusal_is_a_problem_document() -> None:
+    from gateway.problems import for_exception
+
+    status, body, headers = for_exception(TableFull("no counter free", retry_after_s=7))
+    assert (status, body["code"], body["title"], headers) == (503, "overloaded", "Overloaded", {"Retry-After": "7"})
