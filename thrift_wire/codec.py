@@ -23,6 +23,7 @@ from typing import Any, Callable, NamedTuple
 from thrift.protocol.TProtocol import TProtocolException
 from thrift.Thrift import TApplicationException, TMessageType
 
+from thrift_wire.ends import EndFinder
 from thrift_wire.framing import FRAMINGS, THEADER_MAGIC, Frame, FrameError, Framing
 from thrift_wire.limits import MAX_FRAME_BYTES
 from thrift_wire.methods import MethodSpec
@@ -54,18 +55,55 @@ class Format:
 
 
 class _Received:
-    """The bytes received and not yet consumed (one receive buffer for every format)."""
+    """The bytes received and not yet consumed (one receive buffer for every format), and
+    the search for the end of the unframed message they begin with, once one is under way."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "finder")
 
     def __init__(self) -> None:
-        self.data = b""
+        # bytes while one chunk holds it all (the usual case: no copy); a bytearray once
+        # chunks pile up, which grows in place - appending to bytes copied everything
+        # received again at every chunk.
+        self.data: bytes | bytearray = b""
+        self.finder: EndFinder | None = None
 
     def feed(self, data: bytes) -> None:
-        self.data = self.data + data if self.data else data
+        if not self.data:
+            self.data = data
+        elif isinstance(self.data, bytearray):
+            self.data += data
+        else:
+            self.data = bytearray(self.data) + data
 
     def consume(self, size: int) -> None:
-        self.data = self.data[size:]
+        self.finder = None
+        if size >= len(self.data):
+            self.data = b""
+        elif isinstance(self.data, bytearray):
+            del self.data[:size]  # CPython moves the buffer's start: no copy of the rest
+        else:
+            self.data = self.data[size:]
+
+    def holds_message(self, protocol: Protocol) -> bool:
+        """False while the unframed message at the start cannot have arrived whole.
+
+        Parsing everything received at every chunk was quadratic. Once one parse has
+        found the message unfinished (at once, for a protocol that is slow to parse), a
+        finder that keeps its place between chunks says when to parse again."""
+        if self.finder is None:
+            if protocol.parse_first:
+                return True
+            self.finder = protocol.end_finder()
+        return self.finder.find(self.data) is not None
+
+    def unfinished(self, protocol: Protocol) -> None:
+        """A parse found the message unfinished: from now on the finder decides."""
+        if self.finder is None:
+            self.finder = protocol.end_finder()
+            if self.finder.find(self.data) is None:
+                return
+        # The finder saw a whole message where the parse wants more: it is malformed.
+        raise TProtocolException(TProtocolException.INVALID_DATA, "the message ends before its parse does")
 
 
 def _read(framing: Framing, protocol_for: Callable[[Frame], Protocol], received: _Received,
@@ -75,11 +113,14 @@ def _read(framing: Framing, protocol_for: Callable[[Frame], Protocol], received:
     if frame is None:
         return None
     protocol = protocol_for(frame)
+    if frame.size is None and not received.holds_message(protocol):
+        return None  # unframed, and the rest is still on its way
     try:
         message = protocol.decode(frame.message, lookup)
     except NeedMore:
         if frame.size is None:
-            return None  # unframed: the rest is still on its way
+            received.unfinished(protocol)
+            return None
         raise TProtocolException(TProtocolException.INVALID_DATA, "message ends inside its frame") from None
     if frame.size is not None and message.end != len(frame.message):
         raise TProtocolException(TProtocolException.INVALID_DATA, "bytes after the message in its frame")

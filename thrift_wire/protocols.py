@@ -27,6 +27,7 @@ from thrift.Thrift import TApplicationException, TMessageType, TType
 from thrift.transport.TTransport import CReadableTransport, TMemoryBuffer, TTransportBase
 
 from thrift_wire import varints
+from thrift_wire.ends import BinaryEnd, CompactEnd, EndFinder, JsonEnd
 from thrift_wire.limits import MAX_CONTAINER_ITEMS, MAX_NAME_BYTES, MAX_STRING_BYTES
 
 _I32 = struct.Struct("!i")
@@ -130,6 +131,13 @@ class Protocol:
     name: str
     theader_id: int | None  # its id in a THeader frame; None: THeader cannot carry it
     lenient_strings = True  # does its decoder let invalid UTF-8 through (the C extension's)?
+    # Unframed, is a first parse of what has arrived cheaper than a scan for the end? The
+    # C decoders are; after one finds the message unfinished the scan decides (ends.py).
+    parse_first = True
+
+    def end_finder(self) -> EndFinder:
+        """A new finder of where an unframed message in this protocol ends."""
+        raise NotImplementedError
 
     def encode(self, name: bytes, mtype: int, seqid: int, value: Any, spec: list[Any]) -> bytes:
         raise NotImplementedError
@@ -176,6 +184,9 @@ class BinaryProtocol(Protocol):
         value, end = _fast_decode(fastbinary.decode_binary, data, body_at, lookup(name, mtype))
         return Message(name, mtype, seqid, value, end, body_at)
 
+    def end_finder(self) -> EndFinder:
+        return BinaryEnd()
+
     def strict(self, data: bytes) -> TBinaryProtocol:
         return TBinaryProtocol(TMemoryBuffer(data), string_length_limit=MAX_STRING_BYTES,
                                container_length_limit=MAX_CONTAINER_ITEMS)
@@ -220,6 +231,9 @@ class CompactProtocol(Protocol):
         value, end = _fast_decode(fastbinary.decode_compact, data, pos + size, lookup(name, mtype))
         return Message(name, mtype, seqid, value, end, pos + size)
 
+    def end_finder(self) -> EndFinder:
+        return CompactEnd()
+
     def strict(self, data: bytes) -> TCompactProtocol:
         return TCompactProtocol(TMemoryBuffer(data), string_length_limit=MAX_STRING_BYTES,
                                 container_length_limit=MAX_CONTAINER_ITEMS)
@@ -231,6 +245,7 @@ class JsonProtocol(Protocol):
     name = "json"
     theader_id = None  # Apache's THeader carries binary and compact only
     lenient_strings = False  # pure Python: invalid UTF-8 raises
+    parse_first = False  # pure Python, byte by byte: parse once, when the array has closed
 
     def encode(self, name: bytes, mtype: int, seqid: int, value: Any, spec: list[Any]) -> bytes:
         out = TMemoryBuffer()
@@ -266,6 +281,9 @@ class JsonProtocol(Protocol):
         # The reader may have looked one byte ahead; that byte belongs to what follows.
         end = source.buffer.tell() - (1 if proto.reader.hasData else 0)
         return Message(name, mtype, seqid, value, end)
+
+    def end_finder(self) -> EndFinder:
+        return JsonEnd()
 
     def strict(self, data: bytes) -> TJSONProtocol:
         return TJSONProtocol(TMemoryBuffer(data), string_length_limit=MAX_STRING_BYTES)
