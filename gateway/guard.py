@@ -97,8 +97,9 @@ def build(settings: Settings, app: WSGIApp, dumps: Dumps, counters_file: Path) -
 
 def check(settings: Settings) -> None:
     """Everything ``build`` would refuse, without building it (Gunicorn's master)."""
-    from gateway.ratelimit import check_rate
+    from gateway.ratelimit import check_rate, check_storage
 
     authenticator(settings)
     if settings.rate_limit:
         check_rate(settings.rate_limit)
+        check_storage(settings.rate_limit_storage)

@@ -10,12 +10,14 @@ the hot path (see bench/results.md).
 from __future__ import annotations
 
 import contextvars
+import json
 import random
 import re
+import sys
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-from gateway import metrics
+from gateway import metrics, problems
 from gateway.access_log import AccessLog
 from gateway.body import BodyBudget, GuardedInput
 from gateway.routing import MATCH_ENVIRON_KEY
@@ -46,8 +48,10 @@ class RequestObserver:
     """WSGI middleware: gives every request an id, answers with it, and counts it."""
 
     def __init__(self, app: WSGIApp, access_log_target: str = "", *, body_timeout_s: float = 10.0,
-                 body_budget: BodyBudget | None = None, tracer: Tracer | None = None) -> None:
+                 body_budget: BodyBudget | None = None, tracer: Tracer | None = None,
+                 dumps: Callable[[Any], str] = json.dumps) -> None:
         self._app = app
+        self._dumps = dumps
         _random.seed()  # from os.urandom, in this process: never shared across a fork
         self._log = AccessLog.open(access_log_target)
         self._body_timeout_s = body_timeout_s
@@ -85,6 +89,11 @@ class RequestObserver:
         token = backends_called.set(called)
         try:
             return self._app(environ, start)
+        except Exception as err:
+            # The last resort, for any layer: an error nothing answered is still a problem
+            # document (500 `internal`, logged with its traceback), never Gunicorn's HTML.
+            return problems.write_problem(
+                lambda line, headers, exc_info=None: start(line, headers, sys.exc_info()), self._dumps, err)
         finally:
             if body is not None:
                 body.release()

@@ -147,6 +147,7 @@ def test_permissions_by_the_method_each_route_calls(keyed: tuple[Gateway, dict[s
     ({"GATEWAY_AUTH": "jwt"}, "GATEWAY_JWT_SECRET"),
     ({"GATEWAY_AUTH": "jwt", "GATEWAY_JWT_PUBLIC_KEY_FILE": "/nonexistent.pem"}, "GATEWAY_JWT_PUBLIC_KEY_FILE"),
     ({"GATEWAY_RATE_LIMIT": "lots"}, "GATEWAY_RATE_LIMIT"),
+    ({"GATEWAY_RATE_LIMIT": "1/second", "GATEWAY_RATE_LIMIT_STORAGE": "memcached://x"}, "GATEWAY_RATE_LIMIT_STORAGE"),
 ])
 def test_a_bad_auth_setting_stops_start_up(tmp_path: Path, env: dict[str, str], variable: str) -> None:
     done = run_gateway(env, tmp_path)
