@@ -174,3 +174,68 @@ def test_an_unframed_message_that_never_ends_is_cut_at_the_frame_limit(monkeypat
             server.feed(b"A" * 65536)
             assert server.next_call(lookup) is None
     assert counted.parses == 0
+
+
+# --- TJSON strings: one slice where Apache's reader takes a byte at a time --------------
+
+_STRINGS = [b"", b"plain", "naïve ☃ 😀".encode(), b"raw\x01\x1fcontrol", b"a/b", rb"q\"uote\\back\/slash",
+            rb"\u00e9\n\t", rb"\ud83d\ude00", b"\xff\xfe not UTF-8", rb"\ud800 lone", b"x" * 100_000]
+
+
+def _notify(raw: bytes) -> bytes:
+    return b'[1,"notify",4,0,{"1":{"str":"' + raw + b'"}}]'
+
+
+def _apaches_reading(data: bytes) -> Any:
+    from io import BytesIO
+
+    from thrift.protocol.TJSONProtocol import TJSONProtocol
+    from thrift.transport.TTransport import TTransportBase
+
+    class Reader(TTransportBase):
+        def __init__(self) -> None:
+            self.buffer = BytesIO(data)
+
+        def read(self, sz: int) -> bytes:
+            return self.buffer.read(sz)
+
+    proto = TJSONProtocol(Reader())
+    proto.readMessageBegin()
+    args = Showcase.notify_args()
+    try:
+        args.read(proto)
+    except Exception as err:  # what Apache's reader refuses, ours must refuse too
+        return type(err)
+    return args
+
+
+@pytest.mark.parametrize("raw", _STRINGS, ids=lambda raw: repr(raw[:20]))
+def test_tjson_strings_read_as_apache_reads_them(raw: bytes) -> None:
+    data = _notify(raw)
+    theirs = _apaches_reading(data)
+    lookup = Dispatcher(SHOWCASE, ShowcaseHandler()).lookup
+    if isinstance(theirs, type):
+        with pytest.raises(TProtocolException):
+            PROTOCOLS["json"].decode(data, lookup)
+    else:
+        message = PROTOCOLS["json"].decode(data, lookup)
+        assert message.value == theirs and message.end == len(data)
+
+
+def test_tjson_strings_without_escapes_are_not_read_a_byte_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    from thrift.protocol.TJSONProtocol import TJSONProtocolBase
+
+    bytewise: list[bool] = []
+    apaches = TJSONProtocolBase.readJSONString
+    monkeypatch.setattr(TJSONProtocolBase, "readJSONString",
+                        lambda self, skip: bytewise.append(skip) or apaches(self, skip))
+    fmt = Format("buffered", "json")
+    data = _apache_sends(fmt, Cache, lambda client: client.send_put("big", VALUE, None))
+    dispatcher = Dispatcher(CACHE, CacheHandler(MemoryStore(4 * len(VALUE)), 4 * len(VALUE)))
+    server = ServerCodec(fmt)
+    server.feed(data)
+    assert server.next_call(dispatcher.lookup).args.value == VALUE
+    assert bytewise == []  # the name, the key and the value's base64: each one slice
+    server.feed(_notify(rb"an \"escape\""))
+    assert server.next_call(Dispatcher(SHOWCASE, ShowcaseHandler()).lookup).args.message == 'an "escape"'
+    assert bytewise == [True]  # that one is Apache's to read
