@@ -6,10 +6,12 @@ message naming the variable rather than surfacing later as a confusing request e
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
+from urllib.parse import urlsplit
 
 from thrift_wire.codec import PROTOCOL_NAMES, TRANSPORTS
 
@@ -28,11 +30,47 @@ class Address(NamedTuple):
 
     @classmethod
     def parse(cls, text: str) -> Address:
-        host, sep, port = text.strip().rpartition(":")
-        host = host.strip("[]")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"{text!r} is not a host:port address")
+        """``host:port``: a DNS name, an IPv4 address or a bracketed IPv6 address, and a
+        port. Anything else - a URL, no port, an IPv6 address without its brackets - is
+        refused here: accepted, it made every call to that backend fail."""
+        text = text.strip()
+        if "://" in text:
+            netloc = urlsplit(text).netloc
+            hint = f": write host:port, e.g. {netloc}" if netloc else ""
+            raise ValueError(f"{text!r} is a URL, not a host:port address{hint}")
+        if text.startswith("["):
+            host, bracket, port = text[1:].partition("]")
+            if not bracket or not port.startswith(":"):
+                raise ValueError(f"{text!r} has no port: write [ipv6]:port")
+            port = port[1:]
+            if not _is_ip(host, ipaddress.IPv6Address):
+                raise ValueError(f"{text!r}: {host!r} in brackets is not an IPv6 address")
+        else:
+            host, colon, port = text.rpartition(":")
+            if ":" in host:
+                raise ValueError(f"{text!r}: an IPv6 address goes in brackets, as in [::1]:9090")
+            if not colon:
+                raise ValueError(f"{text!r} has no port: write host:port")
+            dotted_digits = host.replace(".", "").isdigit()
+            if not (_is_ip(host, ipaddress.IPv4Address) if dotted_digits else _DNS_NAME.fullmatch(host)):
+                raise ValueError(f"{text!r}: {host!r} is neither a DNS name nor an IPv4 address")
+        if not _PORT.fullmatch(port) or not 0 < int(port) < 65536:
+            raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
         return cls(host, int(port))
+
+
+# Labels of letters, digits, '-' (and '_', which some resolvers' names carry), dot-separated.
+_DNS_NAME = re.compile(r"(?=.{1,253}$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+                       r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def _is_ip(text: str, kind: type[ipaddress.IPv4Address] | type[ipaddress.IPv6Address]) -> bool:
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _addresses(name: str, text: str) -> tuple[Address, ...]:

@@ -36,6 +36,19 @@ def test_a_bad_setting_stops_start_up_with_one_line_naming_it(tmp_path: Path, na
     assert len(errors) == 1 and name in errors[0]
 
 
+@pytest.mark.parametrize(("name", "value"), [
+    ("GATEWAY_CALCULATOR_ADDRS", "http://127.0.0.1:9090"),
+    ("GATEWAY_CACHE_ADDRS", "::1:9091"),
+    ("GATEWAY_RPC_SERVICES", "x=tests.gen.interop.Interop@127.0.0.1"),
+])
+def test_an_address_that_is_not_host_port_stops_start_up_with_exit_2(tmp_path: Path, name: str, value: str) -> None:
+    # A URL, an unbracketed IPv6 address, no port: accepted once, and then every call was 503.
+    done = run_gateway({name: value}, tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == "" and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"gateway: configuration error: {name}")
+
+
 def test_a_port_in_use_is_one_line_naming_the_setting(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

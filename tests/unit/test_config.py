@@ -86,3 +86,51 @@ def test_bad_services_are_one_line_naming_the_entry(entry: str, message: str) ->
     with pytest.raises(ConfigError, match=r"GATEWAY_RPC_SERVICES \(x=") as info:
         load_all(Settings.from_env({"GATEWAY_RPC_SERVICES": entry}))
     assert message in str(info.value) and "\n" not in str(info.value)
+
+
+_NOT_ADDRESSES = [
+    ("http://127.0.0.1:9090", "is a URL, not a host:port address: write host:port, e.g. 127.0.0.1:9090"),
+    ("tcp://cache.internal:9091", "is a URL"),
+    ("thrift://[::1]:9091", "is a URL"),
+    ("127.0.0.1", "has no port"),
+    ("cache.internal", "has no port"),
+    ("cache.internal:", "the port must be a number"),
+    ("[::1]", "has no port"),
+    ("::1:9090", "an IPv6 address goes in brackets"),
+    ("::1", "an IPv6 address goes in brackets"),
+    ("[cache.internal]:9091", "is not an IPv6 address"),
+    ("300.1.1.1:9091", "neither a DNS name nor an IPv4 address"),
+    ("cache internal:9091", "neither a DNS name nor an IPv4 address"),
+    ("127.0.0.1:9091/", "the port must be a number"),
+    ("127.0.0.1:٩٠٩١", "the port must be a number"),  # digits, but not ASCII ones
+]
+_ADDRESS_SETTINGS = ["GATEWAY_CALCULATOR_ADDRS", "GATEWAY_CACHE_ADDRS", "GATEWAY_RPC_SERVICES", "GATEWAY_DNS_SERVERS"]
+
+
+def _setting(name: str, address: str) -> dict[str, str]:
+    if name == "GATEWAY_RPC_SERVICES":
+        return {name: f"tt=tests.gen.interop.Interop@127.0.0.1:9100,{address}?transport=buffered"}
+    return {name: f"127.0.0.1:9100,{address}"}
+
+
+@pytest.mark.parametrize("name", _ADDRESS_SETTINGS)
+@pytest.mark.parametrize(("address", "message"), _NOT_ADDRESSES, ids=[a for a, _ in _NOT_ADDRESSES])
+def test_what_is_not_host_port_stops_start_up_naming_the_variable(name: str, address: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(_setting(name, address))
+    text = str(info.value)
+    assert text.startswith(name) and message in text and "\n" not in text
+
+
+@pytest.mark.parametrize(("address", "host", "port"), [
+    ("127.0.0.1:9090", "127.0.0.1", 9090), ("[::1]:9090", "::1", 9090), ("[2001:db8::7]:1", "2001:db8::7", 1),
+    ("cache:9091", "cache", 9091), ("cache.default.svc.cluster.local.:65535", "cache.default.svc.cluster.local.", 65535),
+    (" my-cache-0.cache:9091 ", "my-cache-0.cache", 9091),
+])
+def test_host_port_addresses(address: str, host: str, port: int) -> None:
+    for name in _ADDRESS_SETTINGS:
+        settings = Settings.from_env(_setting(name, address))
+        parsed = {"GATEWAY_CALCULATOR_ADDRS": settings.calculator.addrs, "GATEWAY_CACHE_ADDRS": settings.cache.addrs,
+                  "GATEWAY_DNS_SERVERS": settings.dns_servers,
+                  "GATEWAY_RPC_SERVICES": settings.rpc_services and settings.rpc_services[0].addrs}[name]
+        assert parsed == (Address("127.0.0.1", 9100), Address(host, port))
