@@ -297,6 +297,7 @@ class Backends:
                     checkout_timeout_s=settings.pool_timeout_ms / 1000,
                     call_timeout_s=(target.call_timeout_ms or settings.call_timeout_ms) / 1000,
                     idle_timeout_s=target.idle_timeout_ms / 1000,
+                    wire=str(config.format),
                 )
 
             named = _Named(config.name, target.addrs)

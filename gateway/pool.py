@@ -100,6 +100,7 @@ class ConnectionPool:
         checkout_timeout_s: float,
         call_timeout_s: float,
         idle_timeout_s: float = 60.0,
+        wire: str = "",
     ) -> None:
         self.backend = backend
         self.address = address
@@ -113,6 +114,10 @@ class ConnectionPool:
         # that serve one connection at a time (TSimpleServer) and would make every other
         # connection wait while ours sits in the pool.
         self._idle_timeout_s = idle_timeout_s
+        # The transport and protocol the calls are sent in ("transport=framed, protocol=json"),
+        # for the timeout's detail: a server that cannot read them often just waits for
+        # more bytes, silent, and that is the only sign of the mismatch a user gets.
+        self._timeout_hint = f" (the gateway sent {wire}: is that what the server speaks?)" if wire else ""
         self._slots = FairSlots(size)
         self.draining = False  # left the service (DNS): no reuse, connections close on return
         # LIFO: the most recently used connection is the one least likely to have been
@@ -152,7 +157,8 @@ class ConnectionPool:
             except gevent.Timeout as err:
                 if err is not deadline:
                     raise
-                raise self._error(BackendTimeout, f"no answer within {self._call_timeout_s:g} s") from None
+                raise self._error(BackendTimeout,
+                                  f"no answer within {self._call_timeout_s:g} s{self._timeout_hint}") from None
             finally:
                 deadline.close()
             clean = True
@@ -193,7 +199,7 @@ class ConnectionPool:
 
     def _transport_error(self, err: TTransportException, *, connected: bool) -> Exception:
         if err.type == TTransportException.TIMED_OUT:
-            return self._error(BackendTimeout, "no answer within the call timeout")
+            return self._error(BackendTimeout, f"no answer within the call timeout{self._timeout_hint}")
         if not connected:
             return self._error(BackendUnavailable, f"cannot connect: {err.message}")
         if err.type == TTransportException.SIZE_LIMIT:

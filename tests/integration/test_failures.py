@@ -206,3 +206,20 @@ def test_idle_client_does_not_block_others(procs: list[Process], log_dir: Path) 
     finally:
         silent.close()
         half.close()
+
+
+def test_a_silent_server_of_another_format_times_out_naming_the_format(procs: list[Process], log_dir: Path) -> None:
+    # Apache's TThreadedServer with TBufferedTransportFactory and binary: it reads our
+    # framed JSON's length as a binary message's name length, then waits for bytes that
+    # never come. Silence: the timeout is the only sign, so its detail names our format.
+    server = Backend("interop-buffered", log_dir, module="tests.interop_server",
+                     args=["--server", "threaded", "--transport", "buffered", "--protocol", "binary"])
+    procs.append(server)
+    gateway = Gateway(log_dir, [f"127.0.0.1:{free_port()}"], [f"127.0.0.1:{free_port()}"], env={
+        "GATEWAY_RPC_SERVICES": f"it=tests.gen.interop.Interop@{server.address}"
+                                "?transport=framed&protocol=json&call_timeout_ms=300"})
+    procs.append(gateway)
+    r = requests.post(f"{gateway.url}/rpc/it/testI32", json={"thing": 1}, timeout=10)
+    assert_problem(r, 504, "backend_timeout")
+    assert "no answer within 0.3 s" in r.json()["detail"]
+    assert "transport=framed, protocol=json" in r.json()["detail"], r.json()

@@ -123,6 +123,25 @@ def test_call_timeout_discards_the_connection() -> None:
     assert_whole(pool)
 
 
+def _read_timed_out(*args: int) -> None:
+    raise TTransportException(TTransportException.TIMED_OUT, "timed out")
+
+
+@pytest.mark.parametrize("slow", [lambda *args: gevent.sleep(1), _read_timed_out], ids=["deadline", "socket"])
+def test_a_timeout_names_the_transport_and_protocol_sent(slow: object) -> None:
+    # A server that cannot read our format often waits for more bytes: silence, and then
+    # this detail is all a user sees of the mismatch.
+    opener = Opener()
+    pool = ConnectionPool("calculator", Address("127.0.0.1", 1), opener, size=1, checkout_timeout_s=0.05,
+                          call_timeout_s=0.05, wire="transport=framed, protocol=json")
+    pool.call("add", 1)
+    opener.opened[0].client.behaviour = slow
+    with pytest.raises(BackendTimeout) as info:
+        pool.call("add", 1)
+    assert "(the gateway sent transport=framed, protocol=json: is that what the server speaks?)" in info.value.detail
+    assert_whole(pool)
+
+
 def test_someone_elses_timeout_is_not_mistaken_for_ours() -> None:
     opener = Opener()
     pool = make_pool(opener, call_timeout_s=5)
