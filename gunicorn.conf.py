@@ -6,9 +6,26 @@ Values that users tune come from ``GATEWAY_*`` variables through ``Settings``.
 """
 
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
+
+
+# Ctrl-C or SIGTERM before the master has its own handlers (they come once this file has
+# been read and the arbiter starts) would print a KeyboardInterrupt traceback, or end the
+# master by the signal instead of with exit 0. Nothing runs yet, so stopping is leaving.
+# Only on the first read: a reload (SIGHUP) reads this file again in a running master,
+# whose handlers stay. A SIGINT the parent ignores (a job started with `&` by a script)
+# stays ignored: that parent stops us with SIGTERM.
+def _stop_before_start(sig, frame):
+    raise SystemExit(0)
+
+
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, _stop_before_start)
+if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    signal.signal(signal.SIGTERM, _stop_before_start)
 
 from gateway import guard
 from gateway.catalog import load_all
@@ -44,7 +61,9 @@ backlog = 2048
 # Worker processes
 #
 #   worker_class - gevent: each request runs in a greenlet, so one worker overlaps
-#       thousands of requests that wait on a backend. Needs gunicorn[gevent].
+#       thousands of requests that wait on a backend. Needs gunicorn[gevent]. Our
+#       subclass (gateway/worker.py) stops cleanly whenever the stop comes, booting
+#       included; the post_fork hook below is its other half.
 #   workers - GATEWAY_WORKERS, one per core by default: a gevent worker is one
 #       event loop on one core; more workers than cores only adds switching.
 #   worker_connections - GATEWAY_WORKER_CONNECTIONS, the most concurrent requests one
@@ -64,7 +83,7 @@ backlog = 2048
 #       random share of the jitter so the workers do not all restart together. A
 #       recycled worker finishes its requests in flight, like on SIGHUP.
 
-worker_class = "gevent"
+worker_class = "gateway.worker.GatewayWorker"
 workers = settings.workers
 worker_connections = settings.worker_connections
 timeout = 30
@@ -152,22 +171,12 @@ def _check_bind(addresses):
                 raise
 
 
-def post_worker_init(worker):
-    # Ctrl-C in a terminal signals the whole process group: each worker gets SIGINT from
-    # the terminal and SIGQUIT from the master. Gunicorn's gevent worker answers each in a
-    # new greenlet that calls sys.exit(0); the second one runs while the worker is already
-    # exiting and prints a "SystemExit: 0" traceback that looks like a crash. Quit once.
-    import signal
+def post_fork(server, worker):
+    # In the new worker, before anything else: a stop signal that comes while it boots
+    # is kept for it instead of being queued for the master (see gateway/worker.py).
+    from gateway.worker import catch_early_stops
 
-    quitting = []
-
-    def quit_once(sig, frame):
-        if not quitting:
-            quitting.append(sig)
-            worker.handle_quit(sig, frame)
-
-    signal.signal(signal.SIGINT, quit_once)
-    signal.signal(signal.SIGQUIT, quit_once)
+    catch_early_stops(server, worker)
 
 
 def worker_exit(server, worker):

@@ -18,7 +18,16 @@ stop_all() {
     kill -TERM "${pids[@]}" 2>/dev/null
     wait "${pids[@]}" 2>/dev/null
 }
-trap stop_all INT TERM EXIT
+# Ctrl-C or SIGTERM is the stop a user asked for: once all three have exited, exit 0
+# (not 130, which reads as a failure). The three run as background jobs of a script, so
+# they ignore the terminal's SIGINT until they install handlers of their own: the TERM
+# sent here reaches each of them, whatever it is doing.
+stop_on_request() {
+    stop_all
+    exit 0
+}
+trap stop_on_request INT TERM
+trap stop_all EXIT
 
 "$bin/python" -m backends.calculator --port "$calculator_port" --log-calls & pids+=($!)
 # The cache's entries survive Ctrl-C: written on the way out, loaded on the way in - and
@@ -28,4 +37,9 @@ mkdir -p "$(dirname "$snapshot")"
 "$bin/python" -m backends.cache --port "$cache_port" --snapshot "$snapshot" \
     --snapshot-interval "${SNAPSHOT_INTERVAL_S:-5}" --log-calls & pids+=($!)
 "$bin/gunicorn" -c gunicorn.conf.py gateway.wsgi:app & pids+=($!)
+# One of the three exited by itself (a port in use, a crash): stop the others and exit
+# with its status.
 wait -n
+status=$?
+stop_all
+exit "$status"
