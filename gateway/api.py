@@ -22,7 +22,15 @@ from gateway.rpc import Rpc
 from gateway.wsgi_types import Environ
 from thrift_wire.headers import REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER
 
-Answer = Union[dict[str, Any], tuple[dict[str, Any], int]]
+class Reply(NamedTuple):
+    """An answer with more to say than a JSON body: a status, headers, maybe no body."""
+
+    status: int
+    body: Any = None  # the JSON value; None: no body (204, 202)
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Answer = Union[dict[str, Any], tuple[dict[str, Any], int], Reply]
 
 
 class Context(NamedTuple):

@@ -12,14 +12,13 @@ import gevent
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from gateway import api, flask_views, guard, metrics, observability, openapi, problems
+from gateway import api, flask_views, guard, metrics, observability, openapi, problems, routes
 from gateway.backends import Backends
 from gateway.body import BodyBudget
 from gateway.config import Settings
 from gateway.direct import DirectRoutes
 from gateway.discovery import Discovery
 from gateway.ratelimit import HOST_COUNTERS_FILE
-from gateway.routes import ROUTES
 from gateway.routing import RouteMatcher
 from gateway.rpc import Rpc
 from thrift_wire import tracing
@@ -77,10 +76,11 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.backends"] = backends
     rpc = Rpc(backends)
-    app.extensions[flask_views.CONTEXT_EXTENSION] = context = api.Context(backends, rpc, openapi.document(ROUTES, rpc))
+    table = routes.table((name, service.types) for name, service in rpc.services.items())
+    app.extensions[flask_views.CONTEXT_EXTENSION] = context = api.Context(backends, rpc, openapi.document(table, rpc))
 
     problems.register(app)
-    flask_views.register(app, ROUTES)
+    flask_views.register(app, table)
     # The middleware, outermost first: RequestObserver (request id, body guard, metrics,
     # access log, server span) -> RouteMatcher (the one match) -> Guard (CORS, auth,
     # permissions, rate limits; absent when nothing is configured) -> DirectRoutes (the
@@ -89,8 +89,8 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     runtime_dir = Path(settings.runtime_dir or tempfile.mkdtemp(prefix="gateway-"))
     guarded = guard.build(settings, inner, app.json.encode_compact, runtime_dir / HOST_COUNTERS_FILE)
     app.wsgi_app = observability.RequestObserver(  # type: ignore[method-assign]
-        RouteMatcher(ROUTES, guarded), settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
-        body_budget=BodyBudget(settings.body_buffer_bytes), tracer=tracer)
+        RouteMatcher(table, guarded), settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
+        body_budget=BodyBudget(settings.body_buffer_bytes), tracer=tracer, dumps=app.json.encode_compact)
     gevent.spawn(_publish_metrics, backends)
     discovery = Discovery(backends.services, settings.dns_refresh_ms / 1000, settings.dns_servers)
     if discovery.needed:

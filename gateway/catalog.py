@@ -49,6 +49,12 @@ class ServiceConfig:
         routes and /readyz's health call are not limited by it."""
         return any(fnmatchcase(method, glob) for glob in self.target.methods)
 
+    @property
+    def exposed_types(self) -> ServiceTypes:
+        """The types of the methods the ``methods`` option exposes: the others are not
+        found, not listed, not routed and not in the OpenAPI document."""
+        return ServiceTypes(self.types.name, {n: m for n, m in self.types.methods.items() if self.exposes(n)})
+
 
 def load_all(settings: Settings) -> dict[str, ServiceConfig]:
     """Every configured service, calculator and cache first; raises ConfigError."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterable
 
 from gateway import problems
+from gateway.api import Reply
 from gateway.routing import MATCH_ENVIRON_KEY, Match
 from gateway.wsgi_types import Environ, StartResponse, WSGIApp
 
@@ -42,9 +43,13 @@ class DirectRoutes:
     def _answer(self, match: Match, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         try:
             answer = match.route.handler(self._context, environ, **match.params)
-            body, status = answer if isinstance(answer, tuple) else (answer, 200)
-            content_type, extra = "application/json", None
         except Exception as err:
             status, body, extra = problems.for_exception(err)
-            content_type = problems.PROBLEM_TYPE
-        return problems.write_json(start_response, self._dumps, status, body, content_type, extra)
+            return problems.write_json(start_response, self._dumps, status, body, problems.PROBLEM_TYPE, extra)
+        if isinstance(answer, Reply):
+            if answer.body is None:
+                return problems.write_empty(start_response, answer.status, answer.headers)
+            return problems.write_json(start_response, self._dumps, answer.status, answer.body,
+                                       extra=dict(answer.headers))
+        body, status = answer if isinstance(answer, tuple) else (answer, 200)
+        return problems.write_json(start_response, self._dumps, status, body)

@@ -17,6 +17,7 @@ from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import BaseConverter
 
 from gateway import metrics
+from gateway.api import Reply
 from gateway.errors import NotFound
 from gateway.routing import MATCH_ENVIRON_KEY, Route
 
@@ -48,7 +49,17 @@ def _view(route: Route) -> Callable[..., Any]:
             raise NotFound(f"no route {request.method} {request.path}")
         if route.flask_view:
             return handler(**params)
-        return handler(current_app.extensions[CONTEXT_EXTENSION], request.environ, **params)
+        answer = handler(current_app.extensions[CONTEXT_EXTENSION], request.environ, **params)
+        if isinstance(answer, Reply):
+            if answer.body is not None:
+                response = current_app.json.response(answer.body)
+            else:
+                response = Response(status=answer.status)
+                del response.headers["Content-Type"]  # no body, so no type (Werkzeug would say HTML)
+            response.status_code = answer.status
+            response.headers.extend(answer.headers)
+            return response
+        return answer
 
     view.__name__ = route.endpoint
     return view

@@ -78,6 +78,8 @@ class Field:
     name: str
     type: Any
     required: bool
+    # The IDL's annotations on the field: ``(api.query = "n")`` is {"api.query": "n"}.
+    annotations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -86,6 +88,7 @@ class Struct:
     kind: str  # struct, union, exception
     cls: type  # the generated (Apache) class
     fields: list[Field] = field(default_factory=list)  # filled after creation: types may recurse
+    annotations: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.name
@@ -98,6 +101,7 @@ class Method:
     result: Any | None  # None for void
     exceptions: list[Field]
     oneway: bool
+    annotations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -168,11 +172,12 @@ class _Builder:
             result=result,
             exceptions=[self._field(module, e) for e in element.findall(f"{_NS}throws")],
             oneway=element.get("oneway") == "true",
+            annotations=_annotations(element),
         )
 
     def _field(self, module: str, element: ElementTree.Element) -> Field:
         return Field(int(element.get("field-id", "0")), element.get("name", ""), self._type(module, element),
-                     element.get("required") == "required")
+                     element.get("required") == "required", _annotations(element))
 
     def _type(self, module: str, element: ElementTree.Element) -> Any:
         kind = element.get("type", "")
@@ -209,10 +214,15 @@ class _Builder:
             generated = getattr(importlib.import_module(f"{package}.ttypes"), name, None)
             if generated is None:
                 raise IdlError(f"{package}.ttypes has no {name}: regenerate it with `make idl`")
-            struct = self._structs[(module, name)] = Struct(name, kind, generated)
+            struct = self._structs[(module, name)] = Struct(name, kind, generated, annotations=_annotations(definition))
             # After registering: a struct may contain itself.
             struct.fields = [self._field(module, f) for f in definition.findall(f"{_NS}field")]
         return self._structs[(module, name)]
+
+
+def _annotations(element: ElementTree.Element) -> dict[str, str]:
+    """The element's own annotations (not those of the types inside it)."""
+    return {a.get("key", ""): a.get("value", "") for a in element.findall(f"{_NS}annotation")}
 
 
 def _child(element: ElementTree.Element, tag: str) -> ElementTree.Element:

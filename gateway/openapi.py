@@ -7,12 +7,15 @@ the transcoder uses, so the document can never disagree with what it accepts.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 from gateway.idl_types import Enum, ListOf, MapOf, Scalar, SetOf, Struct
 from gateway.problems import PROBLEM_TYPE
+from gateway.rest import Binding
 from gateway.routing import Route
-from gateway.rpc import Rpc
+from gateway.rpc import Rpc, declared_status, snake_case
+from gateway.transcode import js_conv
 from gateway.validation import I64_MAX, I64_MIN, MAX_BODY_BYTES, OPERATIONS
 from thrift_idl.cache_rules import MAX_KEY_BYTES, MAX_TTL_SECONDS
 
@@ -37,6 +40,8 @@ def _object(required: dict[str, Any], optional: dict[str, Any] | None = None) ->
 
 
 I64 = {"type": "integer", "minimum": I64_MIN, "maximum": I64_MAX}
+I64_STRING = {"type": "string", "format": "int64", "pattern": r"^-?[0-9]{1,19}$",
+              "description": "a signed 64-bit integer as a string (a number is accepted too)"}
 ANY_JSON: dict[str, Any] = {}  # any JSON value
 BACKEND_ERRORS = {
     "502": _problem("The backend's answer was not a valid reply (`bad_gateway`)"),
@@ -138,13 +143,17 @@ RPC_LIST = {
 
 
 class _Schemas:
-    """JSON Schemas of Thrift types; structs become named components (they may recurse)."""
+    """JSON Schemas of Thrift types; structs become named components (they may recurse).
+    With ``i64_strings`` (``GATEWAY_JSON_INT64=string``) every i64 is a string."""
 
-    def __init__(self) -> None:
+    def __init__(self, i64_strings: bool = False) -> None:
         self.components: dict[str, Any] = {}
+        self.i64_strings = i64_strings
 
-    def of(self, t: Any) -> dict[str, Any]:
+    def of(self, t: Any, i64_strings: bool = False) -> dict[str, Any]:
         if isinstance(t, Scalar):
+            if t.kind == "i64" and (i64_strings or self.i64_strings):
+                return I64_STRING
             if t.kind in _INT_BITS:
                 bits = _INT_BITS[t.kind]
                 return {"type": "integer", "minimum": -(2 ** (bits - 1)), "maximum": 2 ** (bits - 1) - 1}
@@ -153,10 +162,11 @@ class _Schemas:
         if isinstance(t, Enum):
             return {"type": "string", "enum": list(t.by_name)}
         if isinstance(t, (ListOf, SetOf)):
-            return {"type": "array", "items": self.of(t.elem), **({"uniqueItems": True} if isinstance(t, SetOf) else {})}
+            return {"type": "array", "items": self.of(t.elem, i64_strings),
+                    **({"uniqueItems": True} if isinstance(t, SetOf) else {})}
         if isinstance(t, MapOf):
             if isinstance(t.key, Scalar) and t.key.kind == "string":
-                return {"type": "object", "additionalProperties": self.of(t.value)}
+                return {"type": "object", "additionalProperties": self.of(t.value, i64_strings)}
             return {"type": "array", "description": f"[key, value] pairs of a {t}",
                     # OpenAPI 3.0 has no tuples: the pair's two types are not described.
                     "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {}}}
@@ -170,7 +180,7 @@ class _Schemas:
     def fields(self, fields: list[Any], union: bool = False) -> dict[str, Any]:
         schema: dict[str, Any] = {
             "type": "object", "additionalProperties": False,
-            "properties": {f.name: self.of(f.type) for f in fields},
+            "properties": {f.name: self.of(f.type, js_conv(f)) for f in fields},
         }
         required = [f.name for f in fields if f.required]
         if required:
@@ -191,26 +201,85 @@ def rpc_operations(rpc: Rpc, schemas: _Schemas) -> dict[str, Any]:
                 responses = {"200": _ok({"type": "object", "maxProperties": 0})}
             else:
                 responses = {"200": _ok(_object({"result": schemas.of(method.result)}))}
-            errors = ", ".join(f"`{e.type.name}`" for e in method.exceptions)
             paths[f"/rpc/{service_name}/{method.name}"] = {"post": {
                 "summary": f"{service_name}.{method.name}", "tags": [f"rpc: {service_name}"],
                 "operationId": f"rpc_{service_name}_{method.name}",
                 "requestBody": _body(schemas.fields(method.arguments)),
-                "responses": {
-                    **responses,
-                    **BODY_ERRORS,
-                    "400": _problem("A wrong argument (`invalid_argument`, naming the field path), bad JSON, "
-                                    f"or a declared exception{': ' + errors if errors else ''}"),
-                    "404": _problem("A declared exception named NotFound (`not_found`)"),
-                    **BACKEND_ERRORS,
-                },
+                "responses": {**responses, **BODY_ERRORS, **_declared_responses(method), **BACKEND_ERRORS},
             }}
     return paths
 
 
+def _declared_responses(method: Any) -> dict[str, Any]:
+    """400 for a wrong argument, and each declared exception under its status: its
+    ``api.http_code``, else 404 for one named NotFound and 400 for the others."""
+    by_status: dict[int, list[str]] = {400: []}
+    for e in method.exceptions:
+        status = declared_status(e.type) or (404 if snake_case(e.type.name) == "not_found" else 400)
+        by_status.setdefault(status, []).append(f"`{e.type.name}` (`{snake_case(e.type.name)}`)")
+    out = {}
+    for status, names in sorted(by_status.items()):
+        said = "A declared exception: " + ", ".join(names) if names else ""
+        if status == 400:
+            said = "A wrong argument (`invalid_argument`, naming it), bad JSON" + (f"; {said}" if said else "")
+        out[str(status)] = _problem(said)
+    return out
+
+
+def rest_operations(binding: Binding) -> Any:
+    """The operation of one REST route from the IDL: its parameters, body and answers."""
+
+    def describe(rpc: Rpc, schemas: _Schemas) -> dict[str, Any]:
+        method = binding.method
+        parameters = [
+            {"name": p.name, "in": p.source, "required": p.source == "path" or p.field.required,
+             "schema": schemas.of(p.field.type, js_conv(p.field)),
+             **({"style": "form", "explode": True} if p.source == "query" and not isinstance(p.field.type, Scalar)
+                else {})}
+            for p in binding.params if p.source != "body"
+        ]
+        operation: dict[str, Any] = {
+            "summary": f"{binding.service}.{method.name}", "tags": [binding.service],
+            "operationId": f"{binding.service}_{method.name}_{binding.http_method.lower()}",
+            "parameters": parameters,
+            "responses": {**_rest_answer(method, schemas), **_declared_responses(method), **BACKEND_ERRORS},
+        }
+        body = binding.body
+        if body:
+            properties = {name: schemas.of(p.field.type, js_conv(p.field)) for name, p in body.items()}
+            required = [name for name, p in body.items() if p.field.required]
+            operation["requestBody"] = {
+                "required": bool(required), "description": f"JSON, whatever the Content-Type; at most {MAX_BODY_BYTES} bytes",
+                "content": {_JSON: {"schema": {"type": "object", "additionalProperties": False, "properties": properties,
+                                               **({"required": required} if required else {})}}}}
+            operation["responses"].update({k: v for k, v in BODY_ERRORS.items() if k != "400"})
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", binding.rule)
+        return {path: {binding.http_method.lower(): operation}}
+
+    return describe
+
+
+def _rest_answer(method: Any, schemas: _Schemas) -> dict[str, Any]:
+    if method.oneway:
+        return {"202": {"description": "Sent (oneway)"}}
+    if method.result is None:
+        return {"204": {"description": "Done (void)"}}
+    if not isinstance(method.result, Struct):
+        return {"200": _ok(_object({"result": schemas.of(method.result)}))}
+    fields = [f for f in method.result.fields
+              if not {"api.header", "api.http_code"} & set(f.annotations)
+              and f.annotations.get("api.none", "").lower() != "true"]
+    headers = {f.annotations["api.header"].strip() or f.name: {"schema": schemas.of(f.type)}
+               for f in method.result.fields if "api.header" in f.annotations}
+    answer = _ok(schemas.fields(fields))
+    if headers:
+        answer["headers"] = headers
+    return {"200": answer}
+
+
 def document(routes: Iterable[Route], rpc: Rpc) -> dict[str, Any]:
     """The document of ``routes``: each route's operation under its path and method."""
-    schemas = _Schemas()
+    schemas = _Schemas(rpc.i64_strings)
     paths: dict[str, Any] = {}
     for route in routes:
         if route.openapi is None:

@@ -75,6 +75,12 @@ def write_json(start_response: Callable[..., Any], dumps: Callable[[Any], str], 
     return [data]
 
 
+def write_empty(start_response: Callable[..., Any], status: int, headers: Any = ()) -> list[bytes]:
+    """An answer without a body (204, 202), as Werkzeug writes one."""
+    start_response(_STATUS_LINES[status], [*([] if status == 204 else [("Content-Length", "0")]), *headers])
+    return []
+
+
 def write_problem(start_response: Callable[..., Any], dumps: Callable[[Any], str], err: BaseException) -> list[bytes]:
     status, body, extra = for_exception(err)
     return write_json(start_response, dumps, status, body, PROBLEM_TYPE, extra)

@@ -1,5 +1,9 @@
 """The route table: every route the gateway serves, declared once.
 
+The hand-written routes are listed here; the routes the configured services' IDLs
+declare with CloudWeGo's ``api.*`` annotations are added from their binding plans
+(``rest.py``) when the app is built.
+
 Each line gives a route's method and path, its handler, what it takes to be let in -
 ``OPEN``, ``AUTHENTICATED``, ``DEFERRED`` (the handler checks, once it has read the body)
 or the ``service.method`` permission it ``needs`` - and its OpenAPI operation. The direct
@@ -11,10 +15,15 @@ the permission of the Thrift method it calls.
 
 from __future__ import annotations
 
-from gateway import api, flask_views, openapi
+from typing import Iterable, Mapping
+
+from gateway import api, flask_views, openapi, rest
+from gateway.catalog import ServiceConfig
+from gateway.config import ConfigError
+from gateway.idl_types import ServiceTypes
 from gateway.routing import AUTHENTICATED, DEFERRED, OPEN, Route, RouteTable, needs
 
-ROUTES = RouteTable([
+ROUTES = [
     # Calculator
     Route("GET", "/add/<a>/<b>", api.add, needs("calculator.add"), openapi.ADD),
     Route("GET", "/calc/<op>/<a>/<b>", api.calc_path, needs("calculator.{op}"), openapi.CALC_PATH),
@@ -36,4 +45,27 @@ ROUTES = RouteTable([
     Route("GET", "/openapi.json", api.openapi_document, AUTHENTICATED),
     Route("GET", "/docs", flask_views.docs, AUTHENTICATED, flask_view=True),
     Route("GET", "/docs/assets/<name>", flask_views.docs_asset, AUTHENTICATED, flask_view=True),
-])
+]
+
+
+def rest_routes(services: Iterable[tuple[str, ServiceTypes]]) -> list[Route]:
+    """The routes the services' IDLs declare (``rest.py``): each needs the permission of
+    the method it calls. ``services`` are the exposed methods of each configured service."""
+    return [Route(b.http_method, b.rule, rest.RestHandler(b), needs(f"{b.service}.{b.method.name}"),
+                  openapi.rest_operations(b))
+            for b in rest.bindings(services)]
+
+
+def table(services: Iterable[tuple[str, ServiceTypes]] = ()) -> RouteTable:
+    """The hand-written routes and those of the IDLs; raises ``ValueError`` (a
+    ``rest.RestError`` or two routes for one method and path) in one line."""
+    return RouteTable([*ROUTES, *rest_routes(services)])
+
+
+def check(catalog: Mapping[str, ServiceConfig]) -> None:
+    """What ``table`` would refuse for these services, as the ``ConfigError`` that stops
+    start-up in Gunicorn's master with one line."""
+    try:
+        table((name, config.exposed_types) for name, config in catalog.items())
+    except ValueError as err:
+        raise ConfigError(f"GATEWAY_RPC_SERVICES: {err}") from None

@@ -46,31 +46,55 @@ def needs(template: str) -> Access:
     return Access("permission", template)
 
 
+_LITERAL, _SEGMENT, _REST = 0, 1, 2  # a segment's kind; also its rank: literals match first
+
+
 class Pattern:
-    """A rule of the form ``/literal/<a>/<b>`` or ``/literal/<name:key>`` as a matcher:
-    ``<name>`` takes one non-empty segment (Werkzeug's default converter), a final
-    ``<name:key>`` the non-empty rest, slashes included."""
+    """A rule as a matcher, segment by segment: literal text, ``<name>`` (one non-empty
+    segment, Werkzeug's default converter) or, last only, ``<key:name>`` (the non-empty
+    rest, slashes included)."""
 
     def __init__(self, rule: str) -> None:
+        if not rule.startswith("/"):
+            raise ValueError(f"rule {rule!r} does not start with /")
+        self.segments: list[tuple[int, str]] = []
+        for text in rule[1:].split("/"):
+            found = _PARAM.fullmatch(text)
+            if found is None:
+                if "<" in text or ">" in text:
+                    raise ValueError(f"rule {rule!r}: segment {text!r} mixes text and a parameter")
+                self.segments.append((_LITERAL, text))
+            elif found.group(1) in (None, "key"):
+                self.segments.append((_REST if found.group(1) else _SEGMENT, found.group(2)))
+            else:
+                raise ValueError(f"rule {rule!r}: the converter {found.group(1)!r} is not one the router has")
+        if any(kind == _REST for kind, _ in self.segments[:-1]):
+            raise ValueError(f"rule {rule!r}: only the last segment may take the rest of the path")
+        self.names = tuple(text for kind, text in self.segments if kind != _LITERAL)
+        self.greedy = self.segments[-1][0] == _REST
+        # The literal text before the first parameter: most paths are told apart by it.
         self.prefix = rule.split("<", 1)[0]
-        params = _PARAM.findall(rule)
-        self.names = tuple(name for _, name in params)
-        self.greedy = bool(params) and params[-1][0] == "key"
-        shape = self.prefix + "/".join(f"<{c}:{n}>" if c else f"<{n}>" for c, n in params)
-        if (shape != rule or (params and not self.prefix.endswith("/"))
-                or any(c not in ("", "key") for c, _ in params) or any(c for c, _ in params[:-1])):
-            raise ValueError(f"rule {rule!r} has a shape the router does not match")
+        # Routes are tried in this order: at the first segment where two differ, a literal
+        # before a parameter before the rest of the path (/v1/users/me before /v1/users/:id).
+        self.rank = tuple(kind for kind, _ in self.segments)
 
     def match(self, path: str) -> dict[str, str] | None:
-        if not self.names:
-            return {} if path == self.prefix else None
         if not path.startswith(self.prefix):
             return None
-        rest = path[len(self.prefix):]
-        parts = rest.split("/", len(self.names) - 1) if self.greedy else rest.split("/")
-        if len(parts) != len(self.names) or not all(parts):
+        count = len(self.segments)
+        parts = path[1:].split("/", count - 1) if self.greedy else path[1:].split("/")
+        if len(parts) != count:
             return None
-        return dict(zip(self.names, parts))
+        params = {}
+        for (kind, text), part in zip(self.segments, parts):
+            if kind == _LITERAL:
+                if part != text:
+                    return None
+            elif not part:
+                return None
+            else:
+                params[text] = part
+        return params
 
 
 @dataclass(frozen=True)
@@ -108,6 +132,11 @@ class Route:
         return self.handler.__name__
 
     @property
+    def described(self) -> str:
+        """The route as a user would recognise it in an error message."""
+        return getattr(self.handler, "described", f"the route {self.endpoint}")
+
+    @property
     def openapi_path(self) -> str:
         return _PARAM.sub(lambda m: "{" + m.group(2) + "}", self.rule)
 
@@ -129,9 +158,11 @@ class RouteTable:
             key = (route.method, _PARAM.sub(lambda m: f"<{m.group(1) or ''}>", route.rule))
             if key in seen:
                 raise ValueError(f"two routes for {route.method} {route.rule}: "
-                                 f"{seen[key].endpoint} and {route.endpoint}")
+                                 f"{seen[key].described} and {route.described}")
             seen[key] = route
             self._by_method.setdefault(route.method, []).append(route)
+        for routes in self._by_method.values():
+            routes.sort(key=lambda r: r.pattern.rank)  # stable: otherwise in declaration order
 
     def __iter__(self) -> Iterator[Route]:
         return iter(self._routes)

@@ -22,15 +22,27 @@ from thrift_wire.methods import ServiceMethods
 
 
 class DeclaredException(GatewayError):
-    """A backend raised an exception its IDL declares; 404 when named NotFound, else 400."""
+    """A backend raised an exception its IDL declares. Its status is the exception
+    type's ``api.http_code`` annotation when it has one, else 404 when it is named
+    NotFound and 400 otherwise."""
 
     title = "Declared exception"
 
-    def __init__(self, name: str, fields: dict[str, Any]) -> None:
+    def __init__(self, name: str, fields: dict[str, Any], status: int | None = None) -> None:
         code = snake_case(name)
         super().__init__(f"the backend raised {name}", fields=fields)
         self.code = code  # type: ignore[misc]
-        self.status = 404 if code == "not_found" else 400  # type: ignore[misc]
+        self.status = status or (404 if code == "not_found" else 400)  # type: ignore[misc]
+
+
+def declared_status(exception: Struct) -> int | None:
+    """The HTTP status an exception type's ``api.http_code`` annotation gives it."""
+    text = exception.annotations.get("api.http_code", "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or not 400 <= int(text) <= 599:
+        raise ValueError(f"{exception.name}: api.http_code = {text!r} is not an error status (400-599)")
+    return int(text)
 
 
 def snake_case(name: str) -> str:
@@ -55,13 +67,16 @@ def _argument_defaults(methods: ServiceMethods, types: ServiceTypes) -> dict[str
 
 
 class Rpc:
-    def __init__(self, backends: Backends) -> None:
+    """Every configured service's exposed methods, called with JSON values.
+
+    ``i64_strings`` (``GATEWAY_JSON_INT64=string``): every i64 answered is a JSON string,
+    and one given may be a string or a number."""
+
+    def __init__(self, backends: Backends, *, i64_strings: bool = False) -> None:
+        self.i64_strings = i64_strings
         self.services = {}
         for name, config in backends.catalog.items():
-            # Only the methods the `methods` option exposes: the others are not found, not
-            # listed, not in the OpenAPI document.
-            types = ServiceTypes(config.types.name,
-                                 {n: m for n, m in config.types.methods.items() if config.exposes(n)})
+            types = config.exposed_types
             self.services[name] = RpcService(name, backends.by_name[name], types,
                                              _argument_defaults(config.methods, types))
 
@@ -69,17 +84,29 @@ class Rpc:
              headers: dict[str, str] | None = None) -> tuple[Method, Any]:
         """Convert, call, convert back: (the method, its JSON result)."""
         service, method = self.lookup(service_name, method_name)
-        kwargs = transcode.fields_from_json(method.arguments, body, "")
-        defaults = service.defaults[method_name]
-        args = tuple(kwargs[f.name] if f.name in kwargs else defaults[f.name] for f in method.arguments)
+        values = transcode.fields_from_json(method.arguments, body, "", i64_strings=self.i64_strings)
+        result = self.invoke(service, method, self.arguments(service, method, values), headers)
+        return method, self.result_json(method, result)
+
+    def arguments(self, service: RpcService, method: Method, values: dict[str, Any]) -> tuple[Any, ...]:
+        """The call's arguments in IDL order: ``values`` by name, the IDL defaults for the rest."""
+        defaults = service.defaults[method.name]
+        return tuple(values[f.name] if f.name in values else defaults[f.name] for f in method.arguments)
+
+    def invoke(self, service: RpcService, method: Method, args: tuple[Any, ...],
+               headers: dict[str, str] | None) -> Any:
+        """Call the backend; a declared exception becomes a ``DeclaredException``."""
         try:
-            result = service.client.call(method_name, *args, translate=False, headers=headers)
+            return service.client.call(method.name, *args, translate=False, headers=headers)
         except TException as err:
             declared = next((f.type for f in method.exceptions if type(err) is f.type.cls), None)
             if declared is None:
                 raise
-            raise DeclaredException(declared.name, transcode.struct_to_json(declared, err)) from err
-        return method, transcode.to_json(method.result, result) if method.result is not None else None
+            raise DeclaredException(declared.name, transcode.struct_to_json(declared, err, self.i64_strings),
+                                    declared_status(declared)) from err
+
+    def result_json(self, method: Method, result: Any) -> Any:
+        return transcode.to_json(method.result, result, self.i64_strings) if method.result is not None else None
 
     def lookup(self, service_name: str, method_name: str) -> tuple[RpcService, Method]:
         service = self.services.get(service_name)

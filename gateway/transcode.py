@@ -2,7 +2,9 @@
 
 The mapping, both ways:
 
-* bool ↔ true/false; byte, i16, i32, i64 ↔ JSON integers only, range-checked;
+* bool ↔ true/false; byte, i16, i32, i64 ↔ JSON integers only, range-checked; an i64
+  annotated ``api.js_conv = "true"`` (or every i64, under ``GATEWAY_JSON_INT64=string``)
+  is written as a decimal string and read from either form;
   double ↔ any JSON number, and the strings "NaN", "Infinity", "-Infinity" for the
   values JSON cannot write (as protobuf's JSON mapping does); string ↔ string; binary ↔
   base64 string (standard alphabet).
@@ -23,6 +25,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from typing import Any
 
 from gateway.errors import InvalidArgument
@@ -30,15 +33,20 @@ from gateway.idl_types import Enum, Field, ListOf, MapOf, Scalar, SetOf, Struct
 
 _INT_RANGES = {"byte": 8, "i16": 16, "i32": 32, "i64": 64}
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_I64_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,18})", re.ASCII)
 
 
 def _show(value: Any) -> str:
     return json.dumps(value)[:60]
 
 
-def from_json(t: Any, value: Any, path: str) -> Any:
-    """The Thrift value for ``value`` of type ``t``; ``path`` names it in errors."""
+def from_json(t: Any, value: Any, path: str, i64_strings: bool = False) -> Any:
+    """The Thrift value for ``value`` of type ``t``; ``path`` names it in errors. With
+    ``i64_strings`` an i64 may also be a decimal string (``api.js_conv``, and every i64
+    under ``GATEWAY_JSON_INT64=string``)."""
     if isinstance(t, Scalar):
+        if i64_strings and t.kind == "i64" and type(value) is str:
+            return _i64_from_string(value, path)
         return _scalar_from_json(t.kind, value, path)
     if isinstance(t, Enum):
         if isinstance(value, str) and value in t.by_name:
@@ -47,11 +55,11 @@ def from_json(t: Any, value: Any, path: str) -> Any:
             return value
         raise InvalidArgument(f"{path}: expected one of {', '.join(t.by_name)} for {t.name}, got {_show(value)}")
     if isinstance(t, Struct):
-        return struct_from_json(t, value, path)
+        return struct_from_json(t, value, path, i64_strings)
     if isinstance(t, (ListOf, SetOf)):
         if not isinstance(value, list):
             raise InvalidArgument(f"{path}: expected an array for {t}, got {_show(value)}")
-        items = [from_json(t.elem, item, f"{path}[{i}]") for i, item in enumerate(value)]
+        items = [from_json(t.elem, item, f"{path}[{i}]", i64_strings) for i, item in enumerate(value)]
         if isinstance(t, SetOf):
             try:
                 return set(items)
@@ -59,7 +67,7 @@ def from_json(t: Any, value: Any, path: str) -> Any:
                 return items
         return items
     if isinstance(t, MapOf):
-        return _map_from_json(t, value, path)
+        return _map_from_json(t, value, path, i64_strings)
     raise TypeError(f"unknown type {t!r}")
 
 
@@ -97,20 +105,30 @@ def _scalar_from_json(kind: str, value: Any, path: str) -> Any:
     return value
 
 
-def _map_from_json(t: MapOf, value: Any, path: str) -> dict[Any, Any]:
+def _i64_from_string(value: str, path: str) -> int:
+    # The decimal form JSON.stringify gives a BigInt: no sign but "-", no spaces, no "+".
+    if not _I64_TEXT.fullmatch(value):
+        raise InvalidArgument(f"{path}: expected an i64 as a JSON integer or a decimal string, got {_show(value)}")
+    number = int(value)
+    if not -(2 ** 63) <= number < 2 ** 63:
+        raise InvalidArgument(f"{path}: {value} is outside the i64 range")
+    return number
+
+
+def _map_from_json(t: MapOf, value: Any, path: str, i64_strings: bool) -> dict[Any, Any]:
     if string_keys(t):
         if not isinstance(value, dict):
             raise InvalidArgument(f"{path}: expected an object for {t}, got {_show(value)}")
-        return {k: from_json(t.value, v, f"{path}.{k}") for k, v in value.items()}
+        return {k: from_json(t.value, v, f"{path}.{k}", i64_strings) for k, v in value.items()}
     if not isinstance(value, list):
         raise InvalidArgument(f"{path}: expected an array of [key, value] pairs for {t}, got {_show(value)}")
     out: dict[Any, Any] = {}
     for i, pair in enumerate(value):
         if not isinstance(pair, list) or len(pair) != 2:
             raise InvalidArgument(f"{path}[{i}]: expected a [key, value] pair, got {_show(pair)}")
-        key = from_json(t.key, pair[0], f"{path}[{i}][0]")
+        key = from_json(t.key, pair[0], f"{path}[{i}][0]", i64_strings)
         try:
-            out[key] = from_json(t.value, pair[1], f"{path}[{i}][1]")
+            out[key] = from_json(t.value, pair[1], f"{path}[{i}][1]", i64_strings)
         except TypeError:
             raise InvalidArgument(f"{path}[{i}][0]: this key type cannot be a map key here") from None
     return out
@@ -120,7 +138,23 @@ def string_keys(t: MapOf) -> bool:
     return isinstance(t.key, Scalar) and t.key.kind == "string"
 
 
-def fields_from_json(fields: list[Field], value: Any, path: str, *, union: bool = False) -> dict[str, Any]:
+def js_conv(f: Field) -> bool:
+    """CloudWeGo's ``api.js_conv``: the field's i64s travel as JSON strings. It applies to
+    an i64 field and to lists, sets and maps of i64 - not to the structs a field holds,
+    which are written the same wherever they appear."""
+    return f.annotations.get("api.js_conv", "").strip().lower() == "true" and _plain_i64(f.type)
+
+
+def _plain_i64(t: Any) -> bool:
+    if isinstance(t, (ListOf, SetOf)):
+        return _plain_i64(t.elem)
+    if isinstance(t, MapOf):
+        return (_plain_i64(t.key) or _plain_i64(t.value)) and not isinstance(t.value, Struct)
+    return isinstance(t, Scalar) and t.kind == "i64"
+
+
+def fields_from_json(fields: list[Field], value: Any, path: str, *, union: bool = False,
+                     i64_strings: bool = False) -> dict[str, Any]:
     """Keyword arguments (by field name) for ``fields`` from a JSON object."""
     if not isinstance(value, dict):
         raise InvalidArgument(f"{path or 'body'}: expected an object, got {_show(value)}")
@@ -131,7 +165,7 @@ def fields_from_json(fields: list[Field], value: Any, path: str, *, union: bool 
     out = {}
     for f in fields:
         if f.name in value and value[f.name] is not None:
-            out[f.name] = from_json(f.type, value[f.name], _join(path, f.name))
+            out[f.name] = from_json(f.type, value[f.name], _join(path, f.name), i64_strings or js_conv(f))
         elif f.required:
             raise InvalidArgument(f"{_join(path, f.name)} is required")
     if union and len(out) != 1:
@@ -139,19 +173,22 @@ def fields_from_json(fields: list[Field], value: Any, path: str, *, union: bool 
     return out
 
 
-def struct_from_json(t: Struct, value: Any, path: str) -> Any:
-    return t.cls(**fields_from_json(t.fields, value, path, union=t.kind == "union"))
+def struct_from_json(t: Struct, value: Any, path: str, i64_strings: bool = False) -> Any:
+    return t.cls(**fields_from_json(t.fields, value, path, union=t.kind == "union", i64_strings=i64_strings))
 
 
 def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def to_json(t: Any, value: Any) -> Any:
-    """The JSON form of a Thrift value of type ``t``."""
+def to_json(t: Any, value: Any, i64_strings: bool = False) -> Any:
+    """The JSON form of a Thrift value of type ``t``; with ``i64_strings`` an i64 is
+    written as a decimal string, which JavaScript's JSON.parse cannot round."""
     if value is None:
         return None
     if isinstance(t, Scalar):
+        if i64_strings and t.kind == "i64":
+            return str(value)
         if t.kind == "binary":
             return base64.b64encode(value).decode("ascii")
         if t.kind == "double" and not math.isfinite(value):
@@ -161,21 +198,22 @@ def to_json(t: Any, value: Any) -> Any:
     if isinstance(t, Enum):
         return t.by_value.get(value, value)
     if isinstance(t, Struct):
-        return struct_to_json(t, value)
+        return struct_to_json(t, value, i64_strings)
     if isinstance(t, ListOf):
-        return [to_json(t.elem, v) for v in value]
+        return [to_json(t.elem, v, i64_strings) for v in value]
     if isinstance(t, SetOf):
-        items = [to_json(t.elem, v) for v in value]
+        items = [to_json(t.elem, v, i64_strings) for v in value]
         try:
             return sorted(items)
         except TypeError:
             return items
     if isinstance(t, MapOf):
         if string_keys(t):
-            return {k: to_json(t.value, v) for k, v in value.items()}
-        return [[to_json(t.key, k), to_json(t.value, v)] for k, v in value.items()]
+            return {k: to_json(t.value, v, i64_strings) for k, v in value.items()}
+        return [[to_json(t.key, k, i64_strings), to_json(t.value, v, i64_strings)] for k, v in value.items()]
     raise TypeError(f"unknown type {t!r}")
 
 
-def struct_to_json(t: Struct, value: Any) -> dict[str, Any]:
-    return {f.name: to_json(f.type, getattr(value, f.name)) for f in t.fields if getattr(value, f.name) is not None}
+def struct_to_json(t: Struct, value: Any, i64_strings: bool = False) -> dict[str, Any]:
+    return {f.name: to_json(f.type, getattr(value, f.name), i64_strings or js_conv(f))
+            for f in t.fields if getattr(value, f.name) is not None}

@@ -18,8 +18,10 @@ import pytest
 from gateway import routing
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.routes import ROUTES
-from gateway.routing import AUTHENTICATED, DEFERRED, OPEN, Route, RouteTable, needs
+from gateway.routes import table
+
+ROUTES = table()
+from gateway.routing import AUTHENTICATED, DEFERRED, OPEN, Pattern, Route, RouteTable, needs
 from tests.stubs import StubBackends
 
 KEYS = {"nothing": (), "reader": ("cache.get",), "adder": ("calculator.add",), "all": ("*",)}
@@ -145,6 +147,42 @@ def test_a_non_ascii_path_matches_as_werkzeug_decodes_it(stack: tuple[Any, list[
 
 # The table itself ---------------------------------------------------------------------
 
+@pytest.mark.parametrize(("rule", "path", "params"), [
+    ("/add/<a>/<b>", "/add/2/3", {"a": "2", "b": "3"}),
+    ("/add/<a>/<b>", "/add/-2/x y", {"a": "-2", "b": "x y"}),
+    ("/add/<a>/<b>", "/add/2", None),
+    ("/add/<a>/<b>", "/add/2/3/", None),
+    ("/add/<a>/<b>", "/add//3", None),
+    ("/add/<a>/<b>", "/add/2/", None),
+    ("/add/<a>/<b>", "/adder/2/3", None),
+    ("/calc", "/calc", {}),
+    ("/calc", "/calc/", None),
+    ("/cache/<key:key>", "/cache/a", {"key": "a"}),
+    ("/cache/<key:key>", "/cache//a//b/", {"key": "/a//b/"}),
+    ("/cache/<key:key>", "/cache/", None),
+    ("/calc/<op>/<a>/<b>", "/calc/add/1/2", {"op": "add", "a": "1", "b": "2"}),
+    ("/calc/<op>/<a>/<b>", "/calc/add/1/2/3", None),
+    ("/v1/users/<id>/posts", "/v1/users/42/posts", {"id": "42"}),
+    ("/v1/users/<id>/posts", "/v1/users/42/post", None),
+    ("/v1/users/<id>/posts", "/v1/users//posts", None),
+    ("/v1/<a>/x/<key:rest>", "/v1/1/x/a/b/", {"a": "1", "rest": "a/b/"}),
+])
+def test_pattern(rule: str, path: str, params: dict[str, str] | None) -> None:
+    assert Pattern(rule).match(path) == params
+
+
+@pytest.mark.parametrize("rule", ["/a/<int:n>", "/a/<key:k>/<b>", "/a/x<b>", "a/<b>", "/a/<b>x/c"])
+def test_a_rule_the_matcher_cannot_honour_is_refused_at_start_up(rule: str) -> None:
+    with pytest.raises(ValueError):
+        Pattern(rule)
+
+
+def test_every_api_rule_is_one_the_matcher_takes() -> None:
+    for route in ROUTES:
+        Pattern(route.rule)
+
+
+
 # CONTRACT.md, Security: what each operation of /openapi.json needs.
 CONTRACT_PERMISSIONS = {
     ("GET", "/add/{a}/{b}"): "calculator.add",
@@ -203,6 +241,22 @@ def test_a_permission_naming_an_unknown_parameter_is_refused() -> None:
 def test_two_routes_for_one_method_and_path_are_refused() -> None:
     with pytest.raises(ValueError, match="two routes for GET"):
         RouteTable([Route("GET", "/x/<a>", _handler, OPEN), Route("GET", "/x/<b>", _handler, OPEN)])
+
+
+def test_a_literal_segment_wins_over_a_parameter_whatever_the_order_declared() -> None:
+    table = RouteTable([Route("GET", "/v1/users/<id>", _handler, OPEN), Route("GET", "/v1/users/me", _other, OPEN),
+                        Route("GET", "/v1/<key:rest>", _third, OPEN)])
+    assert table.match("GET", "/v1/users/me").route.handler is _other  # type: ignore[union-attr]
+    assert table.match("GET", "/v1/users/7").route.handler is _handler  # type: ignore[union-attr]
+    assert table.match("GET", "/v1/users/7/x").route.handler is _third  # type: ignore[union-attr]
+
+
+def _other(*args: Any, **kwargs: Any) -> Any:
+    return {}
+
+
+def _third(*args: Any, **kwargs: Any) -> Any:
+    return {}
 
 
 def test_head_matches_the_get_route_and_other_methods_match_nothing() -> None:

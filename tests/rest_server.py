@@ -1,0 +1,100 @@
+"""The REST test service (tests/idl/rest.thrift), served by the thrift package's own
+TThreadedServer (framed, binary), with code Apache's compiler generated.
+
+``python -m tests.rest_server --port 0`` prints ``rest listening on HOST:PORT`` once it
+accepts connections, then one line per call it serves: ``call <method> <repr of each
+argument>`` - what it received, exactly, for the tests to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from thrift.protocol.TBinaryProtocol import TBinaryProtocolAcceleratedFactory
+from thrift.server.TServer import TThreadedServer
+from thrift.transport.TSocket import TServerSocket
+from thrift.transport.TTransport import TFramedTransportFactory
+
+from tests.gen.rest import Users
+from tests.gen.rest.ttypes import Conflict, Counter, Refused, Role, User, UserNotFound
+
+MISSING_ID = 404  # the user id getUser and deleteUser do not find
+
+
+def _log(method: str, *args: Any) -> None:
+    print("call", method, *(repr(a) for a in args), flush=True)
+
+
+class UsersHandler:
+    def getUser(self, req: Any) -> User:  # noqa: N802 - the IDL's names
+        _log("getUser", req)
+        if req.id == MISSING_ID:
+            raise UserNotFound(id=req.id)
+        return User(id=req.id, name="ada", role=Role.ADMIN, tags=["x"], etag=f"v{req.id}", secret="hidden",
+                    big_id=9007199254740993)
+
+    def getMe(self) -> User:  # noqa: N802
+        _log("getMe")
+        return User(id=1, name="me", role=Role.READER, tags=[])
+
+    def createUser(self, req: Any) -> User:  # noqa: N802
+        _log("createUser", req)
+        if req.name == "taken":
+            raise Conflict(reason="name taken")
+        if req.name == "refused":
+            raise Refused(reason="no")
+        return User(id=7, name=req.name, role=req.role, tags=req.tags or [], status=201, etag="new",
+                    big_id=req.big_id)
+
+    def deleteUser(self, id: int) -> None:  # noqa: N802, A002
+        _log("deleteUser", id)
+        if id == MISSING_ID:
+            raise UserNotFound(id=id)
+
+    def listUsers(self, limit: int, active: Any, role: Any, shards: Any) -> list[User]:  # noqa: N802
+        _log("listUsers", limit, active, role, sorted(shards) if shards is not None else None)
+        return [User(id=i, name=f"u{i}", role=Role.READER, tags=[]) for i in range(min(limit, 2))]
+
+    def renameUser(self, id: int, name: str) -> int:  # noqa: N802, A002
+        _log("renameUser", id, name)
+        return 2 ** 62 + id
+
+    def bump(self, by: int, plain: int) -> Counter:
+        _log("bump", by, plain)
+        return Counter(value=by + 1, plain=plain + 1)
+
+    def notify(self, message: str) -> None:
+        _log("notify", message)
+
+    def lookup(self, path: str) -> str:
+        _log("lookup", path)
+        return path
+
+    def plain(self, text: str) -> str:
+        _log("plain", text)
+        return text
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m tests.rest_server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    args = p.parse_args()
+    socket = TServerSocket(host=args.host, port=args.port)
+    socket.listen()
+    socket.listen = lambda: None  # type: ignore[method-assign] # serve() would listen again
+    server = TThreadedServer(Users.Processor(UsersHandler()), socket, TFramedTransportFactory(),
+                             TBinaryProtocolAcceleratedFactory(), daemon=True)
+    host, port = socket.handle.getsockname()[:2]
+    print(f"rest listening on {host}:{port}", flush=True)
+    try:
+        server.serve()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
