@@ -8,6 +8,8 @@ socket, timeout and pool policies are written once, elsewhere.
 * ``protocols`` - one codec per Thrift protocol (binary, compact, JSON): a message to
   bytes and back.
 * ``framing`` - one per transport (framed, buffered i.e. unframed, THeader).
+* ``ends`` - where an unframed message ends, found across the chunks it arrives in, so
+  that it is parsed once rather than again at every chunk.
 * ``codec`` - a connection's format (transport, protocol, multiplexing); the client's
   codec (a call out, its reply checked and decoded) and the server's (its format
   detected from a client's first bytes, answered in kind).

@@ -3,7 +3,9 @@
 ``encode`` gives the bytes of a message; ``decode`` reads one from the start of a buffer
 and says where it ended - which is how an unframed (buffered) stream finds the end of a
 message: it ends where its parse ends. A buffer that stops inside the message raises
-``NeedMore``; bytes that break the protocol raise ``TProtocolException``.
+``NeedMore``; bytes that break the protocol raise ``TProtocolException``. ``end_finder``
+gives what tells, chunk by chunk and without parsing again, when such a message has all
+arrived (``ends.py``).
 
 Binary and compact encode and decode structs with the thrift package's C extension
 (``fastbinary``), message headers by hand (the pure-Python header code cost more than the
