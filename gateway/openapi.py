@@ -233,7 +233,7 @@ def rest_operations(binding: Binding) -> Any:
         method = binding.method
         parameters = [
             {"name": p.name, "in": p.source, "required": p.source == "path" or p.field.required,
-             "schema": schemas.of(p.field.type, js_conv(p.field)),
+             "schema": _text_schema(schemas.of(p.field.type, js_conv(p.field)), p.source),
              **({"style": "form", "explode": True} if p.source == "query" and not isinstance(p.field.type, Scalar)
                 else {})}
             for p in binding.params if p.source != "body"
@@ -259,6 +259,11 @@ def rest_operations(binding: Binding) -> Any:
     return describe
 
 
+def _text_schema(schema: dict[str, Any], source: str) -> dict[str, Any]:
+    # A path segment is never empty: an empty one is another path (404).
+    return {**schema, "minLength": 1} if source == "path" and schema.get("type") == "string" else schema
+
+
 def _rest_answer(method: Any, schemas: _Schemas) -> dict[str, Any]:
     if method.oneway:
         return {"202": {"description": "Sent (oneway)"}}
@@ -274,7 +279,9 @@ def _rest_answer(method: Any, schemas: _Schemas) -> dict[str, Any]:
     answer = _ok(schemas.fields(fields))
     if headers:
         answer["headers"] = headers
-    return {"200": answer}
+    # A field annotated api.http_code chooses the status at run time: any success.
+    dynamic = any("api.http_code" in f.annotations for f in method.result.fields)
+    return {"2XX" if dynamic else "200": answer}
 
 
 def document(routes: Iterable[Route], rpc: Rpc) -> dict[str, Any]:
