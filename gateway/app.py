@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     backends = backends or Backends.from_settings(settings, tracer=tracer)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.backends"] = backends
-    rpc = Rpc(backends)
+    rpc = Rpc(backends, i64_strings=settings.json_int64 == "string")
     table = routes.table((name, service.types) for name, service in rpc.services.items())
     app.extensions[flask_views.CONTEXT_EXTENSION] = context = api.Context(backends, rpc, openapi.document(table, rpc))
 

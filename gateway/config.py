@@ -255,6 +255,9 @@ class Settings:
     # Where the workers of one host share state (the rate-limit counters); gunicorn.conf.py
     # makes one per start.
     runtime_dir: str = ""
+    # How i64s are answered in JSON: "number" (v2), or "string" for clients whose JSON
+    # parser rounds past 2**53 (JavaScript); either is accepted on input with "string".
+    json_int64: str = "number"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -265,13 +268,15 @@ class Settings:
         found: dict[str, object] = {}
         for name in ("BIND", "ACCESS_LOG", "AUTH", "API_KEYS_FILE", "JWT_SECRET", "JWT_PUBLIC_KEY_FILE",
                      "JWT_AUDIENCE", "JWT_ISSUER", "RATE_LIMIT", "RATE_LIMIT_STORAGE", "TLS_CA_FILE",
-                     "TLS_CERT_FILE", "TLS_KEY_FILE", "RUNTIME_DIR"):
+                     "TLS_CERT_FILE", "TLS_KEY_FILE", "RUNTIME_DIR", "JSON_INT64"):
             if (text := get(name)) is not None:
                 found[name.lower()] = text.strip()
         if (text := get("DNS_SERVERS")) is not None:
             found["dns_servers"] = _addresses("GATEWAY_DNS_SERVERS", text)
         if (text := get("CORS_ORIGINS")) is not None:
             found["cors_origins"] = tuple(o.strip().rstrip("/") for o in text.split(",") if o.strip())
+        if found.get("json_int64", "number") not in ("number", "string"):
+            raise ConfigError(f"GATEWAY_JSON_INT64: {found['json_int64']!r} is not number or string")
         if found.get("auth", "none") not in ("none", "api_key", "jwt"):
             raise ConfigError(f"GATEWAY_AUTH: {found['auth']!r} is not one of none, api_key, jwt")
         if bool(found.get("tls_cert_file")) != bool(found.get("tls_key_file")):

@@ -54,8 +54,11 @@ def rest(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
         gateways.append(Gateway(log_dir, ["127.0.0.1:1"], ["127.0.0.1:1"], env={
             "GATEWAY_RPC_SERVICES": entry + "?methods=get*|list*|rename*",
             "GATEWAY_AUTH": "api_key", "GATEWAY_API_KEYS_FILE": str(keys_file)}))
-        yield {"url": gateways[0].url, "guarded": gateways[1].url, "keys": keys, "log": Recorder(server),
-               "gateway": gateways[0]}
+        # Every i64 as a JSON string.
+        gateways.append(Gateway(log_dir, ["127.0.0.1:1"], ["127.0.0.1:1"], env={
+            "GATEWAY_RPC_SERVICES": entry, "GATEWAY_JSON_INT64": "string"}))
+        yield {"url": gateways[0].url, "guarded": gateways[1].url, "strings": gateways[2].url, "keys": keys,
+               "log": Recorder(server), "gateway": gateways[0]}
     finally:
         for proc in [*gateways, server]:
             proc.stop()
@@ -175,6 +178,30 @@ def test_js_conv_accepts_a_string_or_a_number_and_answers_a_string(rest: dict[st
     assert call == "call bump 5 1" and response.json()["value"] == "6"
     # Without js_conv an i64 is a JSON number, as on /rpc.
     assert_problem(requests.post(rest["url"] + "/v1/counter", json={"by": 1, "plain": "1"}, timeout=10),
+                   400, "invalid_argument")
+
+
+def test_json_int64_string_writes_every_i64_as_a_string_and_reads_both(rest: dict[str, Any]) -> None:
+    url, log = rest["strings"], rest["log"]
+    log.mark()
+    response = requests.post(url + "/v1/counter", json={"by": 4, "plain": "9007199254740993"}, timeout=10)
+    assert log.next_call() == "call bump 4 9007199254740993"
+    assert response.json() == {"value": "5", "plain": "9007199254740994"}
+    response = requests.get(url + "/v1/users/12", timeout=10)
+    assert response.json()["id"] == "12" and response.json()["big_id"] == "9007199254740993"
+    # /rpc too, both ways, and declared exceptions' fields
+    response = requests.post(url + "/rpc/users/renameUser", json={"id": "3", "name": "z"}, timeout=10)
+    assert response.json() == {"result": str(2 ** 62 + 3)}
+    response = requests.post(url + "/rpc/users/deleteUser", json={"id": 404}, timeout=10)
+    assert assert_problem(response, 404, "user_not_found")["fields"] == {"id": "404"}
+    document = requests.get(url + "/openapi.json", timeout=10).json()
+    schema = document["paths"]["/rpc/users/renameUser"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert schema["schema"]["properties"]["result"]["type"] == "string"
+    assert schema["schema"]["properties"]["result"]["format"] == "int64"
+    # the default gateway keeps v2's numbers, and refuses a string where no js_conv says so
+    assert requests.post(rest["url"] + "/rpc/users/renameUser", json={"id": 3, "name": "z"},
+                         timeout=10).json() == {"result": 2 ** 62 + 3}
+    assert_problem(requests.post(rest["url"] + "/rpc/users/renameUser", json={"id": "3", "name": "z"}, timeout=10),
                    400, "invalid_argument")
 
 

@@ -24,12 +24,15 @@ def test_environment_overrides() -> None:
     assert [str(a) for a in s.calculator.addrs] == ["10.0.0.1:9000", "10.0.0.2:9000"]
     assert s.cache.addrs == (Address("::1", 7000),) and str(s.cache.addrs[0]) == "[::1]:7000"
     assert s.call_timeout_ms == 250 and s.workers == 3 and s.access_log == ""
+    assert Settings.from_env({}).json_int64 == "number"
+    assert Settings.from_env({"GATEWAY_JSON_INT64": "string"}).json_int64 == "string"
 
 
 @pytest.mark.parametrize(("name", "value"), [
     ("GATEWAY_CALCULATOR_ADDRS", "localhost"), ("GATEWAY_CALCULATOR_ADDRS", ""),
     ("GATEWAY_CACHE_ADDRS", "a:1,a:1"), ("GATEWAY_CACHE_ADDRS", "a:70000"),
     ("GATEWAY_POOL_SIZE", "0"), ("GATEWAY_CALL_TIMEOUT_MS", "fast"), ("GATEWAY_WORKERS", "1.5"),
+    ("GATEWAY_JSON_INT64", "bigint"),
 ])
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
