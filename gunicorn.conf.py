@@ -27,7 +27,7 @@ if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
 if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _stop_before_start)
 
-from gateway import guard
+from gateway import guard, probe_listener
 from gateway.catalog import load_all
 from gateway.config import ConfigError, Settings
 
@@ -40,6 +40,7 @@ try:
     settings = Settings.from_env()
     load_all(settings)  # every service's module, IDL and options
     guard.check(settings)  # auth keys and files, the rate limit
+    probe_bind = probe_listener.probe_bind()  # GATEWAY_PROBE_BIND, None when off
     if any(t.tls for t in (settings.calculator, settings.cache, *(r.target for r in settings.rpc_services))):
         from gateway.backends import client_tls_context
 
@@ -54,6 +55,14 @@ except ConfigError as err:
 #       proxy in front before exposing the gateway to a network.
 #   backlog - connections the kernel queues before accept(); the default 2048 lets a
 #       burst wait instead of being refused.
+
+#   GATEWAY_PROBE_BIND - off by default; host:port of a second listener that answers
+#       only /healthz and /readyz, with worker_connections slots of its own, so probes
+#       are answered while busy API clients hold every slot of the first one (see
+#       gateway/probe_listener.py). Added to the bind list by the nworkers_changed hook
+#       below, so that `-b` on the command line does not drop it. Off by default: two
+#       gateways on one host (tests, blue/green) would fight over one fixed port, and a
+#       loopback default would be useless to a kubelet; the image and the manifests set it.
 
 bind = settings.bind
 backlog = 2048
@@ -137,6 +146,26 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 # Server hooks
 
 
+def nworkers_changed(server, new_value, old_value):
+    # Not about workers: the one hook Gunicorn calls in its master right after it has
+    # (re)read this file and the command line - at start, and on SIGHUP before it compares
+    # the addresses to decide whether to re-open its sockets. Adding the probe listener
+    # here keeps it whatever `-b` says, and keeps the address list equal on a reload (a
+    # list without it would close and re-open every socket, the API's included).
+    if probe_bind:
+        probe_listener.add_to_bind(server.cfg, probe_bind)
+
+
+def when_ready(server):
+    # The sockets are bound: the workers, forked from here, learn which one is the probe's.
+    if probe_bind:
+        probe_listener.record_listeners(server.LISTENERS, probe_bind)
+
+
+def on_reload(server):
+    when_ready(server)
+
+
 def on_starting(server):
     _check_bind(server.cfg.address)
     # Counters from an earlier run would limit clients that have not been seen yet.
@@ -165,8 +194,10 @@ def _check_bind(addresses):
                 probe.bind(address)
             except OSError as err:
                 if err.errno in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+                    setting = ("GATEWAY_PROBE_BIND" if probe_listener.is_probe_listener(address)
+                               else "GATEWAY_BIND, or gunicorn -b")
                     print(f"gateway: cannot listen on {address[0]}:{address[1]}: {err.strerror} "
-                          "(set GATEWAY_BIND, or gunicorn -b)", file=sys.stderr, flush=True)
+                          f"(set {setting})", file=sys.stderr, flush=True)
                     sys.exit(1)
                 raise
 
