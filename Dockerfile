@@ -9,7 +9,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    GATEWAY_BIND=0.0.0.0:8000
+    GATEWAY_BIND=0.0.0.0:8000 \
+    GATEWAY_PROBE_BIND=0.0.0.0:8001
 
 WORKDIR /app
 
@@ -28,5 +29,6 @@ COPY backends/ backends/
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin gateway
 USER 10001
 
-EXPOSE 8000 9090 9091
+# 8001: /healthz and /readyz only, on connection slots of their own (GATEWAY_PROBE_BIND)
+EXPOSE 8000 8001 9090 9091
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "gateway.wsgi:app"]

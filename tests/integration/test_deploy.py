@@ -111,3 +111,24 @@ def test_the_readme_shows_these_commands() -> None:
     for prefix in COMMANDS.values():
         assert " ".join(prefix) in readme
     assert "## Running on Kubernetes" in readme and "kubectl apply -f deploy/kubernetes/" in readme
+
+
+def test_the_probes_use_the_probe_listener_with_measured_timeouts() -> None:
+    # Under overload, busy API clients hold every slot of the http port: the kubelet's
+    # probes go to GATEWAY_PROBE_BIND's listener, which has slots of its own (issue 22.2).
+    docs = _manifests()
+    config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "gateway-config")
+    probe_port = int(config["data"]["GATEWAY_PROBE_BIND"].rsplit(":", 1)[1])
+    deployment = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "gateway")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["probes"] == probe_port and ports["http"] != probe_port
+    for kind in ("livenessProbe", "readinessProbe"):
+        assert container[kind]["httpGet"]["port"] == "probes"
+        assert 1 <= container[kind]["timeoutSeconds"] <= 5
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "gateway")
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]  # clients never reach the probe port
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["gateway"]
+    compose_probe = compose["environment"]["GATEWAY_PROBE_BIND"]
+    assert f"http://{compose_probe}/healthz" in " ".join(compose["healthcheck"]["test"])
+    assert re.search(r"GATEWAY_PROBE_BIND=0\.0\.0\.0:%d\b" % probe_port, (ROOT / "Dockerfile").read_text())
