@@ -114,6 +114,26 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 
+# What the gateway trusts from request headers
+#
+#   forwarder_headers - none. Gunicorn's default, SCRIPT_NAME and PATH_INFO, takes those
+#       headers from any peer in forwarded_allow_ips (loopback by default, so a sidecar
+#       proxy or anything else on the host): a SCRIPT_NAME that is not a prefix of the
+#       path was Gunicorn's own HTML 500, one that is a prefix cut it off the path the
+#       router and the permission check see, and a trusted PATH_INFO would let a client
+#       choose that path outright. The gateway is mounted at /; a proxy that adds a
+#       prefix strips it itself. Such headers are now dropped like any header whose
+#       name holds "_" (header_map "drop").
+#   secure_scheme_headers - none. X-Forwarded-Proto / -Ssl / -Protocol only set
+#       wsgi.url_scheme, which the gateway never uses (it builds no absolute URLs and
+#       redirects nowhere), and two of them that disagree made Gunicorn answer its own
+#       HTML 400. The client's scheme, where it matters, is the proxy's business.
+#   X-Forwarded-For is not read either: REMOTE_ADDR (the rate limit's key for
+#   anonymous clients, the access log's "remote") is always the connection's peer.
+
+forwarder_headers = ""
+secure_scheme_headers = {}
+
 # Control socket
 #
 #   Gunicorn 27 opens a control socket (~/.gunicorn/gunicorn.ctl) for gunicornc. The
