@@ -80,7 +80,10 @@ backlog = 2048
 #   timeout - for gevent workers this is a heartbeat, not a request deadline: a worker
 #       whose event loop is stuck this long is killed. Request deadlines come from
 #       GATEWAY_CALL_TIMEOUT_MS and GATEWAY_POOL_TIMEOUT_MS.
-#   graceful_timeout - on SIGTERM/SIGHUP, how long requests in flight may finish.
+#   graceful_timeout - on SIGTERM/SIGHUP, how long requests in flight may finish: 8 s,
+#       so that every stop ends within the contract's 10 s - a backend call ends by
+#       GATEWAY_CALL_TIMEOUT_MS (5 s by default), and a client still sending its body
+#       after 8 s is cut off rather than holding the stop.
 #   keepalive - seconds an idle keep-alive connection stays open. Kept well under
 #       graceful_timeout so idle clients never hold up a restart (gunicorn #3227).
 #   preload_app - off on purpose: the app, and with it every backend connection pool,
@@ -96,7 +99,7 @@ worker_class = "gateway.worker.GatewayWorker"
 workers = settings.workers
 worker_connections = settings.worker_connections
 timeout = 30
-graceful_timeout = 30
+graceful_timeout = 8
 keepalive = 5
 preload_app = False
 max_requests = settings.max_requests

@@ -154,3 +154,29 @@ def test_ctrl_c_at_the_first_answer_stops_all_of_make_run(tmp_path: Path) -> Non
             if _live_members(proc.pid):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_a_stop_with_a_request_in_flight_ends_within_the_limit(tmp_path: Path) -> None:
+    """A client that sent its headers and holds back its body keeps its request in flight
+    (up to the 10 s body timeout): the stop still ends within 10 s, exit 0."""
+    port = free_port()
+    log = tmp_path / "in-flight.log"
+    proc = _start(_gunicorn(port, workers=1), log, {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)})
+    try:
+        wait_for(lambda: _answers(port), 30, "the first answer", interval_s=0.005)
+        with socket.create_connection(("127.0.0.1", port), timeout=15) as held:
+            held.sendall(b"POST /calc HTTP/1.1\r\nHost: t\r\nContent-Length: 40\r\n\r\n{")
+            time.sleep(0.2)  # the worker has the request: a real wait, not a poll's
+            proc.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            try:
+                code = proc.wait(STOP_LIMIT_S + 5)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"still running {STOP_LIMIT_S + 5:g} s after SIGTERM:\n{log.read_text()[-2000:]}")
+            took = time.monotonic() - started
+        assert code == 0, log.read_text()[-2000:]
+        assert took < STOP_LIMIT_S, f"the stop took {took:.1f} s"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
