@@ -136,6 +136,12 @@ class Document:
     def services(self) -> dict[str, ServiceDef]:
         return {n: d for n, d in self.types.items() if isinstance(d, ServiceDef)}
 
+    def qualified(self, name: str) -> list[tuple["Document", str]]:
+        """``(included document, rest)`` for each file this one includes whose name
+        prefixes ``name`` (``shared.Tag``; a file ``a.b.thrift`` is named ``a.b``)."""
+        return [(doc, name[len(prefix) + 1:]) for prefix, doc in self.includes.items()
+                if name.startswith(prefix + ".")]
+
     def error(self, line: int, message: str) -> IdlFileError:
         return IdlFileError(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
@@ -467,6 +473,7 @@ class _Builder:
         own, or ``included.Name`` from a file this one includes."""
         if name in self.doc.types:
             return self.doc.types[name]
-        prefix, _, rest = name.partition(".")
-        included = self.doc.includes.get(prefix)
-        return included.types.get(rest) if included is not None and rest else None
+        for included, rest in self.doc.qualified(name):
+            if rest in included.types:
+                return included.types[rest]
+        return None

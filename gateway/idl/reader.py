@@ -46,10 +46,10 @@ def load_service(path: str | os.PathLike[str], service: str,
     Raises ``IdlFileError`` (a ``ValueError``) with a one-line message.
     """
     root = load_documents(path, include_dirs)
+    loaded = Loaded(root, f"{MODULE_PREFIX}.l{next(_LOADS)}")  # the whole file is checked, used or not
     if service not in root.services:
         known = ", ".join(sorted(root.services)) or "none"
         raise IdlFileError(f"{root.path}: no service {service} (services: {known})")
-    loaded = Loaded(root, f"{MODULE_PREFIX}.l{next(_LOADS)}")
     return loaded.service_module(root, service), loaded.service_types(root, service)
 
 
@@ -124,10 +124,9 @@ class Loaded:
         ``included.Name`` from a file this one includes."""
         if name in document.types:
             return document, document.types[name]
-        prefix, _, rest = name.partition(".")
-        included = document.includes.get(prefix)
-        if included is not None and rest in included.types:
-            return included, included.types[rest]
+        for included, rest in document.qualified(name):
+            if rest in included.types:
+                return included, included.types[rest]
         raise document.error(line, f"unknown type {name}")
 
     def resolve(self, document: Document, expr: TypeExpr) -> Any:
@@ -233,7 +232,9 @@ class Loaded:
     def value(self, document: Document, resolved: Any, const: ConstValue, name: str) -> Any:
         """The Python value of a constant or default, as the generator renders it;
         checked against its type as the compiler checks it."""
-        if const.kind == "identifier":
+        if const.kind == "identifier" and _is_enum(resolved):
+            const = self._enum_value(document, resolved.definition, const, name)
+        elif const.kind == "identifier":
             scope, target = self._constant(document, const)
             return self.value(scope, resolved, target, name)
         wrong = document.error(const.line, f'type error: const "{name}" was declared as {_type_name(resolved)}')
@@ -276,15 +277,26 @@ class Loaded:
             raise document.error(const.line, f"the value of {name} holds a mutable value where Python needs "
                                              "a hashable one (a set element or an immutable map's content)") from None
 
+    @staticmethod
+    def _enum_value(document: Document, enum: EnumDef, const: ConstValue, name: str) -> ConstValue:
+        """An identifier given for an enum: the compiler drops its first part (and its
+        second, if there are three or more) and looks what is left up in the enum the
+        value is for - `Level.HIGH`, `included.Level.HIGH`."""
+        parts = str(const.value).split(".")
+        if len(parts) < 2:
+            raise document.error(const.line, f"identifier {const.value} is unqualified")
+        member = ".".join(parts[2:] if len(parts) > 2 else parts[1:])
+        for value_name, number, _ in enum.values:
+            if value_name == member:
+                return ConstValue("int", number, const.line)
+        raise document.error(const.line, f"type error: const {name} was declared as type {enum.name} which is an "
+                                         f"enum, but {const.value} is not a valid value for that enum")
+
     def _constant(self, document: Document, const: ConstValue) -> tuple[Document, ConstValue]:
         """What an identifier in a value names: a constant (``NAME``, ``included.NAME``)
         or an enum value (``Enum.VALUE``, ``included.Enum.VALUE``)."""
         name = str(const.value)
-        scopes = [(document, name)]
-        prefix, _, rest = name.partition(".")
-        if prefix in document.includes and rest:
-            scopes.append((document.includes[prefix], rest))
-        for scope, local in scopes:
+        for scope, local in [(document, name), *document.qualified(name)]:
             if local in scope.consts:
                 return scope, scope.consts[local].value
             enum_name, _, value_name = local.rpartition(".")
