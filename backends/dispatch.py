@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from thrift.Thrift import TApplicationException, TMessageType
 from thrift.transport.TTransport import TTransportException
 
-from thrift_wire.codec import Call
+from thrift_wire.codec import IncomingCall
 from thrift_wire.methods import MethodSpec, ServiceMethods
 from thrift_wire.protocols import APPLICATION_EXCEPTION_SPEC
 
@@ -59,7 +59,7 @@ class Dispatcher:
         spec = found[0]
         return spec.args_class(), spec.args_spec
 
-    def answer(self, call: Call) -> Reply | None:
+    def answer(self, call: IncomingCall) -> Reply | None:
         """The reply to ``call``, or None for a oneway call."""
         found = self._find(call.name) if call.args is not None else None
         if found is None:

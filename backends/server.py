@@ -28,7 +28,7 @@ from thrift.protocol.TProtocol import TProtocolException
 from thrift.Thrift import TProcessor
 
 from backends.dispatch import Dispatcher
-from thrift_wire.codec import Call, FrameError, ServerCodec, detect
+from thrift_wire.codec import IncomingCall, FrameError, ServerCodec, detect
 from thrift_wire import tracing
 from thrift_wire.headers import REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER
 from thrift_wire.sockets import send_all
@@ -236,7 +236,7 @@ class ThriftServer:
             log.warning("refusing connections beyond --max-connections (%d), e.g. from %s",
                         self._limits.max_connections, address[0])
 
-    def _answer(self, codec: ServerCodec, call: Call, address: Any) -> bytes:
+    def _answer(self, codec: ServerCodec, call: IncomingCall, address: Any) -> bytes:
         """The bytes of the reply to one call (empty for a oneway call), in the call's
         own format; with --log-calls, a line with the call's THeader request id."""
         started = time.perf_counter() if self._log_calls else 0.0

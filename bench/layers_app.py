@@ -2,7 +2,7 @@
 
 ``BENCH_LAYER`` says where ``GET /add`` stops and answers the sum itself:
 
-* ``http``: at ``Service.call`` - every HTTP-side cost (Gunicorn, the request observer's
+* ``http``: at ``Service.invoke`` - every HTTP-side cost (Gunicorn, the request observer's
   id, trace ids, metrics and access log, the direct router, validation, the JSON answer),
   no backend call at all;
 * ``encode``: at the connection - the service's balancer, metrics and retry bookkeeping,
@@ -26,25 +26,25 @@ from gateway.app import create_app
 LAYER = os.environ.get("BENCH_LAYER", "full")
 
 if LAYER == "http":
-    _call = backends.Service.call
+    _invoke = backends.Service.invoke
 
-    def _service_call(self: backends.Service, method_name: str, *args: Any, **kwargs: Any) -> Any:
+    def _service_invoke(self: backends.Service, method_name: str, *args: Any, **kwargs: Any) -> Any:
         if self.name == "calculator" and method_name == "add":
             return args[0] + args[1]
-        return _call(self, method_name, *args, **kwargs)
+        return _invoke(self, method_name, *args, **kwargs)
 
-    backends.Service.call = _service_call  # type: ignore[method-assign]
+    backends.Service.invoke = _service_invoke  # type: ignore[method-assign]
 elif LAYER == "encode":
-    _conn_call = thrift_client.ThriftConnection.call
+    _exchange = thrift_client.ThriftConnection.exchange
 
-    def _connection_call(self: thrift_client.ThriftConnection, method: Any, args: tuple[Any, ...],
-                         headers: dict[str, str] | None = None) -> Any:
+    def _connection_exchange(self: thrift_client.ThriftConnection, method: Any, args: tuple[Any, ...],
+                             headers: dict[str, str] | None = None) -> Any:
         if method.name != "add":
-            return _conn_call(self, method, args, headers)
+            return _exchange(self, method, args, headers)
         self._codec.encode_call(method, 1, args, headers)  # the bytes a call would send
         return args[0] + args[1]
 
-    thrift_client.ThriftConnection.call = _connection_call  # type: ignore[method-assign]
+    thrift_client.ThriftConnection.exchange = _connection_exchange  # type: ignore[method-assign]
 elif LAYER != "full":
     raise SystemExit(f"BENCH_LAYER={LAYER!r}: one of http, encode, full")
 

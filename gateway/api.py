@@ -10,16 +10,21 @@ rule's parameters, and returns the JSON body, or the body and a status other tha
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Union
+from typing import Any, Callable, NamedTuple, Union
 
+from thrift.Thrift import TException
 from werkzeug.wsgi import get_content_length
 
 from gateway import access, validation
 from gateway.backends import Backends
-from gateway.errors import BadGateway, NotFound, NotReady
+from gateway.errors import (BackendUnavailable, BadGateway, DivisionByZero, GatewayError, InvalidArgument, InvalidKey,
+                            NotFound, NotReady, Overflow, PayloadTooLarge)
 from gateway.observability import REQUEST_ID_ENVIRON_KEY, SPAN_ENVIRON_KEY
 from gateway.rpc import Rpc
 from gateway.wsgi_types import Environ
+from thrift_idl.gen.cache import ttypes as cache_types
+from thrift_idl.gen.calculator import ttypes as calculator_types
+from thrift_idl.gen.calculator.constants import DIVISION_BY_ZERO, OVERFLOW
 from thrift_wire.headers import REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER
 
 class Reply(NamedTuple):
@@ -64,17 +69,48 @@ def _key(environ: Environ, key: str) -> str:
     return validation.cache_key(key, environ.get("PATH_INFO", ""))
 
 
+def _calculator_error(err: calculator_types.CalculatorError) -> GatewayError:
+    cls = {DIVISION_BY_ZERO: DivisionByZero, OVERFLOW: Overflow}.get(err.code, InvalidArgument)
+    return cls(err.message)
+
+
+# The exceptions the Calculator's and the Cache's IDLs declare, as the errors these routes
+# answer with (``/rpc`` answers any service's declared exceptions its own generic way).
+_DECLARED: dict[type, Callable[[Any], GatewayError]] = {
+    calculator_types.CalculatorError: _calculator_error,
+    cache_types.NotFound: lambda e: NotFound(f"key {e.key!r} is not in the cache"),
+    cache_types.InvalidKey: lambda e: InvalidKey(e.reason),
+    cache_types.TooLarge: lambda e: PayloadTooLarge(f"value of {e.size} bytes exceeds the limit of {e.limit}"),
+    cache_types.InvalidTtl: lambda e: InvalidArgument(f"ttl: {e.reason}"),
+    cache_types.StoreUnavailable: lambda e: BackendUnavailable(
+        f"the cache's store is unavailable: {e.reason}", backend="cache", address=""
+    ),
+}
+
+
+def _invoke(ctx: Context, environ: Environ, service: str, method: str, *args: Any, key: str | None = None) -> Any:
+    """Call one of our own backends for a hand-written route, its declared exceptions
+    turned into the gateway's errors."""
+    try:
+        return ctx.backends[service].invoke(method, *args, key=key, headers=call_headers(environ))
+    except TException as err:
+        to_gateway_error = _DECLARED.get(type(err))
+        if to_gateway_error is None:
+            raise
+        raise to_gateway_error(err) from err
+
+
 def _calculate(ctx: Context, environ: Environ, op: str, a: int, b: int) -> dict[str, Any]:
-    return {"op": op, "a": a, "b": b, "result": ctx.backends.calculator.call(op, a, b, headers=call_headers(environ))}
+    return {"op": op, "a": a, "b": b, "result": _invoke(ctx, environ, "calculator", op, a, b)}
 
 
 def _store(ctx: Context, environ: Environ, key: str, body: dict[str, Any]) -> None:
     value, ttl = validation.encoded_value(body), validation.ttl(body)
-    ctx.backends.cache.call("put", key, value, ttl, key=key, headers=call_headers(environ))
+    _invoke(ctx, environ, "cache", "put", key, value, ttl, key=key)
 
 
 def _load(ctx: Context, environ: Environ, key: str) -> Any:
-    stored = ctx.backends.cache.call("get", key, key=key, headers=call_headers(environ))
+    stored = _invoke(ctx, environ, "cache", "get", key, key=key)
     try:
         return validation.strict_json(stored.decode("utf-8"))
     except (ValueError, RecursionError):
@@ -86,8 +122,8 @@ def _load(ctx: Context, environ: Environ, key: str) -> Any:
 # Calculator ---------------------------------------------------------------------------
 
 def add(ctx: Context, environ: Environ, a: str, b: str) -> dict[str, Any]:
-    return {"result": ctx.backends.calculator.call("add", validation.path_int("a", a), validation.path_int("b", b),
-                                                   headers=call_headers(environ))}
+    return {"result": _invoke(ctx, environ, "calculator", "add", validation.path_int("a", a),
+                              validation.path_int("b", b))}
 
 
 def calc_path(ctx: Context, environ: Environ, op: str, a: str, b: str) -> dict[str, Any]:
@@ -116,7 +152,7 @@ def cache_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
 
 def cache_delete(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
     key = _key(environ, key)
-    ctx.backends.cache.call("remove", key, key=key, headers=call_headers(environ))
+    _invoke(ctx, environ, "cache", "remove", key, key=key)
     return {"key": key, "deleted": True}
 
 
@@ -142,7 +178,7 @@ def rpc_call(ctx: Context, environ: Environ, service: str, method: str) -> Answe
     raw = validation.read_body(environ, get_content_length(environ))
     # A method without arguments needs no body: `curl -X POST .../rpc/calculator/ping`.
     body = {} if not found.arguments and not raw.strip() else validation.json_object(raw)
-    spec, result = ctx.rpc.call(service, method, body, call_headers(environ))
+    spec, result = ctx.rpc.call_json(service, method, body, call_headers(environ))
     if spec.oneway:
         return {}, 202  # sent; a oneway call has no answer to wait for
     return {} if spec.result is None else {"result": result}

@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     tracer = Tracer.from_environment("gateway")
     if tracer.exporting:
         atexit.register(tracer.shutdown)  # the spans still batched go out as the worker exits
-    backends = backends or Backends.from_settings(settings, tracer=tracer)
+    backends = backends or Backends.from_settings(settings, tracer=tracer, on_call=observability.note_backend_call)
     app.extensions["gateway.settings"] = settings
     app.extensions["gateway.backends"] = backends
     rpc = Rpc(backends, i64_strings=settings.json_int64 == "string")

@@ -1,9 +1,10 @@
 """The gateway's clients of its Thrift backends: pools per address, routing, metrics.
 
-``Service.call`` is the one way routes reach a backend. It picks the address (see
-``balancer.py``, or by key for the cache), retries where that is safe, times the call,
-counts its outcome, and turns the backend's declared exceptions into the gateway's own
-errors.
+``Service.invoke`` is the one way routes reach a backend. It picks the address (see
+``balancer.py``, or by key for a service sharded by key), retries where that is safe,
+times the call and counts its outcome. What the backend answered comes back as it was:
+a result, or an exception the IDL declares - turning those into HTTP answers is the
+routes' business. This side knows no service by name.
 """
 
 from __future__ import annotations
@@ -17,39 +18,27 @@ import gevent
 from thrift.Thrift import TApplicationException, TException
 from uhashring import HashRing
 
-from gateway import errors, metrics, observability
+from gateway import errors, metrics
+from gateway.errors import snake_case
 from gateway.balancer import Balancer, RetryBudget
 from gateway.catalog import ServiceConfig, load_all
 from gateway.discovery import NameResolver, is_name, resolve
 from gateway.config import Address, ConfigError, Settings
 from gateway.pool import ConnectionPool
 from gateway.thrift_client import thrift_opener
-from thrift_idl.gen.cache import ttypes as cache_types
-from thrift_idl.gen.calculator import ttypes as calculator_types
 from thrift_wire.headers import TRACEPARENT_HEADER, TRACESTATE_HEADER
 from thrift_wire.methods import MethodSpec, ServiceMethods
 from thrift_wire.tracing import IdsOnly, Tracer
-from thrift_idl.gen.calculator.constants import DIVISION_BY_ZERO, OVERFLOW
 
 log = logging.getLogger(__name__)
 
 
-def _calculator_error(err: calculator_types.CalculatorError) -> errors.GatewayError:
-    cls = {DIVISION_BY_ZERO: errors.DivisionByZero, OVERFLOW: errors.Overflow}.get(err.code, errors.InvalidArgument)
-    return cls(err.message)
+# Told, for each call, which service and instance it went to (the access log's list).
+CallObserver = Callable[[str, str], None]
 
 
-# Each declared exception of the IDL, as the gateway error a user sees.
-_DECLARED: dict[type, Callable[[Any], errors.GatewayError]] = {
-    calculator_types.CalculatorError: _calculator_error,
-    cache_types.NotFound: lambda e: errors.NotFound(f"key {e.key!r} is not in the cache"),
-    cache_types.InvalidKey: lambda e: errors.InvalidKey(e.reason),
-    cache_types.TooLarge: lambda e: errors.PayloadTooLarge(f"value of {e.size} bytes exceeds the limit of {e.limit}"),
-    cache_types.InvalidTtl: lambda e: errors.InvalidArgument(f"ttl: {e.reason}"),
-    cache_types.StoreUnavailable: lambda e: errors.BackendUnavailable(
-        f"the cache's store is unavailable: {e.reason}", backend="cache", address=""
-    ),
-}
+def _nobody(backend: str, address: str) -> None:
+    pass
 
 
 class Service:
@@ -68,8 +57,10 @@ class Service:
         idempotent: bool = False, health: MethodSpec | None = None, health_is_probe: bool = False,
         carries_headers: bool = True, tracer: Tracer | None = None,
         configured: tuple[Address, ...] = (), make_pool: Callable[[Address], ConnectionPool] | None = None,
+        on_call: CallObserver = _nobody,
     ) -> None:
         self.name = name
+        self._on_call = on_call
         # The addresses as configured (DNS names among them) and how to make a pool for
         # an instance that DNS discovery finds (discovery.py).
         self.configured = configured
@@ -123,14 +114,14 @@ class Service:
             return self.balancer.instances[0]
         return self.pools[self._ring.get_node(key)]
 
-    def call(self, method_name: str, *args: Any, key: str | None = None, translate: bool = True,
-             headers: dict[str, str] | None = None) -> Any:
-        """Call a method; with ``translate`` the IDL's declared exceptions come back as
-        the gateway's errors (for the hand-written routes), else as they were raised.
-        ``headers`` (the request id) go with the call where the transport carries them."""
+    def invoke(self, method_name: str, *args: Any, key: str | None = None,
+               headers: dict[str, str] | None = None) -> Any:
+        """Call a method: its result, or the exception the IDL declares as the backend
+        raised it; the gateway's own errors for everything else. ``headers`` (the request
+        id, the trace context) go with the call where the transport carries them."""
         method = self.methods[method_name]
         if key is not None:
-            return self._call(self.pool_for_key(key), method, args, translate, headers)
+            return self._attempt(self.pool_for_key(key), method, args, headers)
         if self._budget is not None:
             self._budget.deposit()
         tried: list[ConnectionPool] = []
@@ -142,7 +133,7 @@ class Service:
             if pool is None:  # the instances changed under a retry
                 raise self._no_instances()
             try:
-                result = self._call(pool, method, args, translate, headers)
+                result = self._attempt(pool, method, args, headers)
             except errors.Overloaded:
                 raise  # our own pool is full: not the instance's fault, and no retry
             except errors.BackendUnavailable:
@@ -161,8 +152,9 @@ class Service:
             self.balancer.succeeded(pool)
             return result
 
-    def _call(self, pool: ConnectionPool, method: MethodSpec, args: tuple[Any, ...], translate: bool,
-              headers: dict[str, str] | None) -> Any:
+    def _attempt(self, pool: ConnectionPool, method: MethodSpec, args: tuple[Any, ...],
+                 headers: dict[str, str] | None) -> Any:
+        """One try on one instance, timed, counted and traced."""
         outcome = "ok"
         started = time.perf_counter()
         span = None
@@ -176,21 +168,18 @@ class Service:
         error: BaseException | None = None
         try:
             # Only THeader carries headers; on other transports they are not even sent.
-            return pool.call(method, *args, headers=headers if self.carries_headers else None)
+            return pool.round_trip(method, *args, headers=headers if self.carries_headers else None)
         except errors.GatewayError as err:
             outcome, error = err.code, err
             raise
-        except TException as err:
+        except TException as err:  # declared in the IDL: the backend answered
             outcome, error = type(err).__name__, err
-            to_gateway_error = _DECLARED.get(type(err)) if translate else None
-            if to_gateway_error is None:
-                raise
-            raise to_gateway_error(err) from err
+            raise
         finally:
             if span is not None:
                 span.end(error)
             metrics.thrift_call(self.name, pool.label, method.name, outcome, time.perf_counter() - started)
-            observability.note_backend_call(self.name, pool.label)
+            self._on_call(self.name, pool.label)
 
     def _ejected(self, pool: ConnectionPool, backoff_s: float) -> None:
         log.warning("%s at %s ejected for %.1f s after consecutive failures", self.name, pool.address, backoff_s)
@@ -202,7 +191,7 @@ class Service:
 
         def ping(pool: ConnectionPool) -> str:
             try:
-                pool.call(self._health)
+                pool.round_trip(self._health)
             except errors.BadGateway as err:
                 # The probe of a service without a health method: a server that answers
                 # "unknown method" in our format has read the call and is ready.
@@ -213,9 +202,8 @@ class Service:
                 return err.code
             except errors.GatewayError as err:
                 return err.code
-            except TException as err:  # a declared exception: the cache's store is down
-                to_gateway_error = _DECLARED.get(type(err))
-                return to_gateway_error(err).code if to_gateway_error else "unhealthy"
+            except TException as err:  # declared in the IDL: answered, but not healthy (a store down)
+                return snake_case(type(err).__name__)
             return "ok"
 
         if not self.pools:  # every name resolves to nothing: not ready
@@ -255,18 +243,15 @@ class _Named(NamedTuple):
 
 
 class Backends:
-    """Every service the gateway talks to; made once per worker by the app factory.
+    """Every service the gateway talks to, by name; made once per worker by the app
+    factory. ``catalog`` describes each (``catalog.py``)."""
 
-    ``catalog`` describes each - the Calculator, the Cache, and those
-    ``GATEWAY_RPC_SERVICES`` adds for the JSON transcoder.
-    """
-
-    def __init__(self, calculator: Service, cache: Service, extra: dict[str, Service] | None = None,
-                 catalog: dict[str, ServiceConfig] | None = None) -> None:
-        self.calculator = calculator
-        self.cache = cache
-        self.by_name = {"calculator": calculator, "cache": cache, **(extra or {})}
+    def __init__(self, services: dict[str, Service], catalog: dict[str, ServiceConfig] | None = None) -> None:
+        self.by_name = services
         self.catalog = catalog or {}
+
+    def __getitem__(self, name: str) -> Service:
+        return self.by_name[name]
 
     @property
     def services(self) -> tuple[Service, ...]:
@@ -274,14 +259,14 @@ class Backends:
 
     @classmethod
     def from_settings(cls, settings: Settings, catalog: dict[str, ServiceConfig] | None = None,
-                      tracer: Tracer | None = None) -> Backends:
+                      tracer: Tracer | None = None, on_call: CallObserver = _nobody) -> Backends:
         catalog = catalog or load_all(settings)
 
         tls = client_tls_context(settings) if any(c.target.tls for c in catalog.values()) else None
 
         resolver, known = NameResolver(settings.dns_servers), {}
 
-        def service(config: ServiceConfig, **kwargs: Any) -> Service:
+        def service(config: ServiceConfig) -> Service:
             target = config.target
             connect_s = (target.connect_timeout_ms or settings.connect_timeout_ms) / 1000
             # An instance found by DNS is dialled by its IP; its certificate names the name.
@@ -303,14 +288,9 @@ class Backends:
             named = _Named(config.name, target.addrs)
             addresses = resolve(named, resolver, known) if names else list(target.addrs)
             return Service(config.name, [make_pool(a) for a in addresses], config.methods, health=config.health,
-                           health_is_probe=config.health_is_probe,
+                           health_is_probe=config.health_is_probe, by_key=config.by_key,
+                           idempotent=config.idempotent,
                            carries_headers=config.format.transport == "header", tracer=tracer,
-                           configured=target.addrs, make_pool=make_pool, **kwargs)
+                           configured=target.addrs, make_pool=make_pool, on_call=on_call)
 
-        extra = {name: service(config) for name, config in catalog.items() if name not in ("calculator", "cache")}
-        return cls(
-            service(catalog["calculator"], idempotent=True),
-            service(catalog["cache"], by_key=True),
-            extra,
-            catalog,
-        )
+        return cls({name: service(config) for name, config in catalog.items()}, catalog)

@@ -11,7 +11,7 @@ traceback from every worker.
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from types import ModuleType
 
@@ -25,6 +25,9 @@ from thrift_idl.gen.calculator import Calculator
 # Our own backends read every format; THeader carries the request id to their logs.
 # Any other service gets plain framed calls, which every standard server reads.
 OWN_SERVICES = {"calculator": Calculator, "cache": Cache}
+# Every Calculator method is a pure function: a call may be retried on another instance.
+# The Cache is sharded: each key lives on the one node it hashes to.
+_OWN_SPREAD = {"calculator": {"idempotent": True}, "cache": {"by_key": True}}
 OWN_TRANSPORT = "header"
 DEFAULT_TRANSPORT = "framed"
 # What /readyz calls on a service without a `health` option and no `ping`: a method no
@@ -43,6 +46,11 @@ class ServiceConfig:
     format: Format
     health: MethodSpec
     health_is_probe: bool  # an unknown-method answer means ready
+    # How calls are spread over the service's addresses (``backends.Service``): retried
+    # elsewhere when an instance is down (safe only for idempotent methods), or sent to
+    # the one instance a key hashes to.
+    idempotent: bool = False
+    by_key: bool = False
 
     def exposes(self, method: str) -> bool:
         """Whether /rpc serves ``method`` (the ``methods`` option's globs). The hand-written
@@ -59,7 +67,8 @@ class ServiceConfig:
 def load_all(settings: Settings) -> dict[str, ServiceConfig]:
     """Every configured service, calculator and cache first; raises ConfigError."""
     services = {
-        name: _service(name, f"GATEWAY_{name.upper()}_ADDRS", module, getattr(settings, name), own=True)
+        name: replace(_service(name, f"GATEWAY_{name.upper()}_ADDRS", module, getattr(settings, name), own=True),
+                      **_OWN_SPREAD[name])
         for name, module in OWN_SERVICES.items()
     }
     for rpc in settings.rpc_services:

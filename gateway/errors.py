@@ -7,6 +7,8 @@ and the backend clients raise these too.
 
 from __future__ import annotations
 
+import re
+
 from typing import Any, ClassVar
 
 
@@ -129,3 +131,8 @@ class BackendTimeout(BackendError):
 
 class BadGateway(BackendError):
     status, code, title = 502, "bad_gateway", "Bad gateway"
+
+
+def snake_case(name: str) -> str:
+    """A type's name as a problem's code: ``UserNotFound`` -> ``user_not_found``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()

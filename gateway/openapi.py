@@ -14,7 +14,8 @@ from gateway.idl_types import Enum, ListOf, MapOf, Scalar, SetOf, Struct
 from gateway.problems import PROBLEM_TYPE
 from gateway.rest import Binding
 from gateway.routing import Route
-from gateway.rpc import Rpc, declared_status, snake_case
+from gateway.errors import snake_case
+from gateway.rpc import Rpc, declared_status
 from gateway.transcode import js_conv
 from gateway.validation import I64_MAX, I64_MIN, MAX_BODY_BYTES, OPERATIONS
 from thrift_idl.cache_rules import MAX_KEY_BYTES, MAX_TTL_SECONDS

@@ -30,7 +30,7 @@ from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overl
 
 
 class Connection(Protocol):
-    def call(self, method: Any, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any: ...
+    def exchange(self, method: Any, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any: ...
 
     def is_reusable(self) -> bool: ...
 
@@ -132,9 +132,10 @@ class ConnectionPool:
     def idle(self) -> int:
         return len(self._idle)
 
-    def call(self, method: Any, *args: Any, headers: dict[str, str] | None = None) -> Any:
-        """Call ``method`` on the backend (``headers`` go with it where the transport
-        carries them); raises only GatewayErrors and declared ones."""
+    def round_trip(self, method: Any, *args: Any, headers: dict[str, str] | None = None) -> Any:
+        """One call of ``method`` on a pooled connection, its reply back (``headers`` go
+        with it where the transport carries them); raises only GatewayErrors and the
+        exceptions the IDL declares."""
         if not self._slots.acquire(self._checkout_timeout_s):
             raise Overloaded(
                 f"no connection to {self.backend} free within {self._checkout_timeout_s:g} s",
@@ -147,7 +148,7 @@ class ConnectionPool:
             deadline = gevent.Timeout(self._call_timeout_s)
             deadline.start()
             try:
-                result = conn.call(method, args, headers)
+                result = conn.exchange(method, args, headers)
             except (TTransportException, TProtocolException, TApplicationException):
                 raise
             except TException:

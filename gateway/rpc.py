@@ -8,7 +8,6 @@ carries the exception's fields.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,7 @@ from thrift.Thrift import TException
 
 from gateway import transcode
 from gateway.backends import Backends, Service
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import GatewayError, NotFound, snake_case
 from gateway.idl_types import Enum, ListOf, MapOf, Method, ServiceTypes, SetOf, Struct
 from thrift_wire.methods import ServiceMethods
 
@@ -43,10 +42,6 @@ def declared_status(exception: Struct) -> int | None:
     if not text.isdigit() or not 400 <= int(text) <= 599:
         raise ValueError(f"{exception.name}: api.http_code = {text!r} is not an error status (400-599)")
     return int(text)
-
-
-def snake_case(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
 
 
 @dataclass
@@ -80,8 +75,8 @@ class Rpc:
             self.services[name] = RpcService(name, backends.by_name[name], types,
                                              _argument_defaults(config.methods, types))
 
-    def call(self, service_name: str, method_name: str, body: dict[str, Any],
-             headers: dict[str, str] | None = None) -> tuple[Method, Any]:
+    def call_json(self, service_name: str, method_name: str, body: dict[str, Any],
+                  headers: dict[str, str] | None = None) -> tuple[Method, Any]:
         """Convert, call, convert back: (the method, its JSON result)."""
         service, method = self.lookup(service_name, method_name)
         values = transcode.fields_from_json(method.arguments, body, "", i64_strings=self.i64_strings)
@@ -97,7 +92,7 @@ class Rpc:
                headers: dict[str, str] | None) -> Any:
         """Call the backend; a declared exception becomes a ``DeclaredException``."""
         try:
-            return service.client.call(method.name, *args, translate=False, headers=headers)
+            return service.client.invoke(method.name, *args, headers=headers)
         except TException as err:
             declared = next((f.type for f in method.exceptions if type(err) is f.type.cls), None)
             if declared is None:

@@ -22,7 +22,7 @@ from thrift.protocol.TProtocol import TProtocolException
 from thrift.transport.TTransport import TTransportException
 
 from gateway.config import Address
-from thrift_wire.codec import NEED_MORE, ClientCodec, Format, FrameError
+from thrift_wire.codec import ClientCodec, Format, FrameError
 from thrift_wire.framing import FrameTooLarge
 from thrift_wire.methods import MethodSpec
 from thrift_wire.sockets import send_all
@@ -53,7 +53,7 @@ class ThriftConnection:
         self._hub = gevent.get_hub()
         self._readable = self._hub.loop.io(sock.fileno(), 1)
 
-    def call(self, method: MethodSpec, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any:
+    def exchange(self, method: MethodSpec, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any:
         self._seqid = (self._seqid + 1) % _SEQID_LIMIT
         codec, seqid = self._codec, self._seqid
         try:
@@ -71,9 +71,9 @@ class ThriftConnection:
                         f"the backend closed the connection without an answer (the gateway sent "
                         f"{self._format}: is that what the server speaks?)")
                 codec.feed(data)
-                result = codec.reply(method, seqid)
-                if result is not NEED_MORE:
-                    return result
+                reply = codec.next_reply(method)
+                if reply is not None:
+                    return codec.result(method, seqid, reply)
         except OSError as err:
             raise TTransportException(TTransportException.UNKNOWN,
                                       f"connection lost: {err} (the gateway sent {self._format})") from err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.backends import Service
+from gateway.backends import Backends, Service
 from gateway.catalog import load_all
 from gateway.config import Address, Settings
 
@@ -19,17 +19,19 @@ class StubPool:
         self.size, self.in_use, self.idle = 1, 0, 0
         self.outcome: Any = None
 
-    def call(self, method: Any, *args: Any, headers: Any = None) -> Any:
+    def round_trip(self, method: Any, *args: Any, headers: Any = None) -> Any:
         if isinstance(self.outcome, BaseException):
             raise self.outcome
         return self.outcome
 
 
-class StubBackends:
+class StubBackends(Backends):
+    """The calculator and the cache, each on one stub pool."""
+
     def __init__(self) -> None:
-        self.catalog = load_all(Settings())
+        catalog = load_all(Settings())
         self.calc_pool, self.cache_pool = StubPool("calculator"), StubPool("cache")
-        self.calculator = Service("calculator", [self.calc_pool], self.catalog["calculator"].methods)
-        self.cache = Service("cache", [self.cache_pool], self.catalog["cache"].methods, by_key=True)
-        self.services = (self.calculator, self.cache)
-        self.by_name = {"calculator": self.calculator, "cache": self.cache}
+        super().__init__({
+            "calculator": Service("calculator", [self.calc_pool], catalog["calculator"].methods),
+            "cache": Service("cache", [self.cache_pool], catalog["cache"].methods, by_key=True),
+        }, catalog)

@@ -27,11 +27,12 @@ from thrift_wire.ends import EndFinder
 from thrift_wire.framing import FRAMINGS, THEADER_MAGIC, Frame, FrameError, Framing
 from thrift_wire.limits import MAX_FRAME_BYTES
 from thrift_wire.methods import MethodSpec
-from thrift_wire.protocols import APPLICATION_EXCEPTION_SPEC, PROTOCOLS, Message, NeedMore, Protocol
+from thrift_wire.protocols import APPLICATION_EXCEPTION_SPEC, PROTOCOLS, Message, Protocol
 
 TRANSPORTS = tuple(FRAMINGS)
 PROTOCOL_NAMES = tuple(PROTOCOLS)
-NEED_MORE: Any = object()  # ClientCodec.reply: the reply has not all arrived yet
+# A whole reply as read: its frame (THeader headers, the message's bytes) and message.
+Reply = tuple[Frame, Message]
 _THEADER_PROTOCOLS = {0: "binary", 2: "compact"}
 
 
@@ -115,13 +116,12 @@ def _read(framing: Framing, protocol_for: Callable[[Frame], Protocol], received:
     protocol = protocol_for(frame)
     if frame.size is None and not received.holds_message(protocol):
         return None  # unframed, and the rest is still on its way
-    try:
-        message = protocol.decode(frame.message, lookup)
-    except NeedMore:
+    message = protocol.decode(frame.message, lookup)
+    if message is None:
         if frame.size is None:
             received.unfinished(protocol)
             return None
-        raise TProtocolException(TProtocolException.INVALID_DATA, "message ends inside its frame") from None
+        raise TProtocolException(TProtocolException.INVALID_DATA, "message ends inside its frame")
     if frame.size is not None and message.end != len(frame.message):
         raise TProtocolException(TProtocolException.INVALID_DATA, "bytes after the message in its frame")
     received.consume(frame.size if frame.size is not None else message.end)
@@ -164,16 +164,17 @@ class ClientCodec:
     def buffered(self) -> bool:
         return bool(self._received.data)
 
-    def reply(self, method: MethodSpec, seqid: int) -> Any:
-        """The result of the reply to call ``seqid`` of ``method``, NEED_MORE until it
-        has all arrived; raises what the backend raised (a declared exception, a
-        ``TApplicationException``), or ``TProtocolException``/``FrameError`` for bytes
-        that are not the reply to this call."""
+    def next_reply(self, method: MethodSpec) -> Reply | None:
+        """The reply to a call of ``method`` (consumed from what was fed), or None until
+        it has all arrived; ``result`` reads it."""
         lookup = self._lookups.get(method.name) or self._reply_lookup(method)
-        found = _read(self._framing, self._protocol_of, self._received, lookup)
-        if found is None:
-            return NEED_MORE
-        frame, message = found
+        return _read(self._framing, self._protocol_of, self._received, lookup)
+
+    def result(self, method: MethodSpec, seqid: int, reply: Reply) -> Any:
+        """What the reply to call ``seqid`` of ``method`` carries; raises what the backend
+        raised (a declared exception, a ``TApplicationException``), or
+        ``TProtocolException``/``FrameError`` for bytes that are not the reply to this call."""
+        frame, message = reply
         if self._received.data:
             raise FrameError("bytes after the reply (more than one answer to one call)")
         # A TMultiplexedProcessor answers under the bare name; accept the prefixed one too.
@@ -263,7 +264,7 @@ def _known(ok: bool, fmt: Format) -> Format:
     return fmt
 
 
-class Call(NamedTuple):
+class IncomingCall(NamedTuple):
     name: str  # as sent (a multiplexed client's is ``Service:method``)
     type: int
     seqid: int
@@ -292,14 +293,14 @@ class ServerCodec:
     def buffered_bytes(self) -> int:
         return len(self._received.data)
 
-    def next_call(self, lookup: Any) -> Call | None:
+    def next_call(self, lookup: Any) -> IncomingCall | None:
         """The next whole call (``lookup(name, type)`` gives what to read its arguments
         into, or None to skip them), or None until it has all arrived."""
         found = _read(self._framing, self._protocol_of, self._received, lookup)
         if found is None:
             return None
         frame, message = found
-        return Call(message.name, message.type, message.seqid, message.value, frame.headers,
+        return IncomingCall(message.name, message.type, message.seqid, message.value, frame.headers,
                     self._protocol_of(frame), frame.theader_seqid)
 
     def _protocol_of(self, frame: Frame) -> Protocol:
@@ -308,9 +309,9 @@ class ServerCodec:
             return PROTOCOLS[self.format.protocol]
         return PROTOCOLS[_THEADER_PROTOCOLS[frame.protocol_id]]
 
-    def encode_reply(self, call: Call, name: str, mtype: int, value: Any, spec: list[Any]) -> bytes:
+    def encode_reply(self, call: IncomingCall, name: str, mtype: int, value: Any, spec: list[Any]) -> bytes:
         message = call.protocol.encode(name.encode("utf-8"), mtype, call.seqid, value, spec)
         return self._framing.wrap(message, protocol_id=call.protocol.theader_id, seqid=call.theader_seqid)
 
 
-__all__ = ["Call", "ClientCodec", "Format", "FrameError", "MAX_FRAME_BYTES", "NEED_MORE", "ServerCodec", "detect"]
+__all__ = ["IncomingCall", "ClientCodec", "Format", "FrameError", "MAX_FRAME_BYTES", "Reply", "ServerCodec", "detect"]

@@ -2,8 +2,9 @@
 
 ``encode`` gives the bytes of a message; ``decode`` reads one from the start of a buffer
 and says where it ended - which is how an unframed (buffered) stream finds the end of a
-message: it ends where its parse ends. A buffer that stops inside the message raises
-``NeedMore``; bytes that break the protocol raise ``TProtocolException``. ``end_finder``
+message: it ends where its parse ends. A buffer that stops inside the message gives None
+(the package's one way of saying "not all here yet"); bytes that break the protocol
+raise ``TProtocolException``. ``end_finder``
 gives what tells, chunk by chunk and without parsing again, when such a message has all
 arrived (``ends.py``).
 
@@ -36,8 +37,9 @@ _I32 = struct.Struct("!i")
 _HEAD = struct.Struct("!ii")
 
 
-class NeedMore(EOFError):
-    """The bytes so far end inside a message."""
+class _NeedMore(EOFError):
+    """The bytes so far end inside a message: raised deep inside a parse (Apache's
+    readers call back into our buffer), turned into None by ``Protocol.decode``."""
 
 
 class Message(NamedTuple):
@@ -70,7 +72,7 @@ APPLICATION_EXCEPTION_SPEC: list[Any] = [TApplicationException, (
 
 class _Input(TTransportBase, CReadableTransport):
     """A buffer the C decoder and the pure-Python protocols read from; running out of
-    bytes raises NeedMore instead of blocking for more."""
+    bytes raises _NeedMore instead of blocking for more."""
 
     __slots__ = ("buffer", "data")
 
@@ -82,7 +84,7 @@ class _Input(TTransportBase, CReadableTransport):
     def read(self, sz: int) -> bytes:
         data = self.buffer.read(sz)
         if len(data) < sz:
-            raise NeedMore(sz - len(data))
+            raise _NeedMore(sz - len(data))
         return data
 
     def readAll(self, sz: int) -> bytes:  # noqa: N802 - Apache's name
@@ -93,7 +95,7 @@ class _Input(TTransportBase, CReadableTransport):
         return self.buffer
 
     def cstringio_refill(self, partialread: bytes, reqlen: int) -> BytesIO:
-        raise NeedMore(reqlen)
+        raise _NeedMore(reqlen)
 
 
 class _DecoderInput:
@@ -119,7 +121,7 @@ def _fast_decode(decode: Callable[..., Any], data: bytes, at: int, target: tuple
     reader = _DecoderInput(data, at)
     try:
         decode(obj, reader, spec)
-    except NeedMore:
+    except _NeedMore:
         raise
     except TProtocolException:
         raise
@@ -145,7 +147,14 @@ class Protocol:
     def encode(self, name: bytes, mtype: int, seqid: int, value: Any, spec: list[Any]) -> bytes:
         raise NotImplementedError
 
-    def decode(self, data: bytes, lookup: Lookup) -> Message:
+    def decode(self, data: bytes, lookup: Lookup) -> Message | None:
+        """The message at the start of ``data``, or None when ``data`` ends inside it."""
+        try:
+            return self._decode(data, lookup)
+        except _NeedMore:
+            return None
+
+    def _decode(self, data: bytes, lookup: Lookup) -> Message:
         raise NotImplementedError
 
     def strict(self, data: bytes) -> TBinaryProtocol | TCompactProtocol | TJSONProtocol:
@@ -169,19 +178,19 @@ class BinaryProtocol(Protocol):
             head = self._heads[(name, mtype)] = _HEAD.pack(-0x7FFF0000 | mtype, len(name)) + name
         return head + _I32.pack(seqid) + fastbinary.encode_binary(value, spec)
 
-    def decode(self, data: bytes, lookup: Lookup) -> Message:
+    def _decode(self, data: bytes, lookup: Lookup) -> Message:
         # The version first, as soon as it is there: a stream in another format is
         # refused without waiting for bytes that may never come.
         if len(data) >= 2 and data[:2] != b"\x80\x01" or len(data) >= 4 and data[3] > TMessageType.ONEWAY:
             raise TProtocolException(TProtocolException.BAD_VERSION, "not a strict binary protocol message")
         if len(data) < 8:
-            raise NeedMore(8 - len(data))
+            raise _NeedMore(8 - len(data))
         version, size = _HEAD.unpack_from(data, 0)
         if not 0 <= size <= MAX_NAME_BYTES:
             raise TProtocolException(TProtocolException.INVALID_DATA, f"bad method name length {size}")
         body_at = 12 + size
         if len(data) < body_at:
-            raise NeedMore(body_at - len(data))
+            raise _NeedMore(body_at - len(data))
         name, mtype = _name(data[8 : 8 + size]), version & 0xFF
         (seqid,) = _I32.unpack_from(data, 8 + size)
         value, end = _fast_decode(fastbinary.decode_binary, data, body_at, lookup(name, mtype))
@@ -201,7 +210,7 @@ def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     except ValueError as err:
         raise TProtocolException(TProtocolException.INVALID_DATA, str(err)) from None
     if found is None:
-        raise NeedMore(1)
+        raise _NeedMore(1)
     return found
 
 
@@ -216,9 +225,9 @@ class CompactProtocol(Protocol):
         return (head + varints.encode(seqid & 0xFFFFFFFF) + varints.encode(len(name)) + name
                 + fastbinary.encode_compact(value, spec))
 
-    def decode(self, data: bytes, lookup: Lookup) -> Message:
+    def _decode(self, data: bytes, lookup: Lookup) -> Message:
         if len(data) < 2:
-            raise NeedMore(2 - len(data))
+            raise _NeedMore(2 - len(data))
         if data[0] != TCompactProtocol.PROTOCOL_ID or data[1] & TCompactProtocol.VERSION_MASK != TCompactProtocol.VERSION:
             raise TProtocolException(TProtocolException.BAD_VERSION, "not a compact protocol message")
         mtype = (data[1] >> 5) & 0x07
@@ -229,7 +238,7 @@ class CompactProtocol(Protocol):
         if size > MAX_NAME_BYTES:
             raise TProtocolException(TProtocolException.INVALID_DATA, f"bad method name length {size}")
         if len(data) < pos + size:
-            raise NeedMore(pos + size - len(data))
+            raise _NeedMore(pos + size - len(data))
         name = _name(data[pos : pos + size])
         value, end = _fast_decode(fastbinary.decode_compact, data, pos + size, lookup(name, mtype))
         return Message(name, mtype, seqid, value, end, pos + size)
@@ -291,7 +300,7 @@ class JsonProtocol(Protocol):
         proto.writeMessageEnd()
         return out.getvalue()
 
-    def decode(self, data: bytes, lookup: Lookup) -> Message:
+    def _decode(self, data: bytes, lookup: Lookup) -> Message:
         source = _Input(data)
         proto = _JsonReader(source, string_length_limit=MAX_STRING_BYTES)
         try:
@@ -307,7 +316,7 @@ class JsonProtocol(Protocol):
                 else:
                     proto.readStruct(value, spec[1])
             proto.readMessageEnd()
-        except (NeedMore, TProtocolException):
+        except (_NeedMore, TProtocolException):
             raise
         except Exception as err:  # bad JSON, bad base64, a value of the wrong type...
             raise TProtocolException(TProtocolException.INVALID_DATA, f"undecodable message: {err!r}") from err

@@ -133,7 +133,7 @@ class Pool:
     def drain(self) -> None:
         self.drained = True
 
-    def call(self, method: Any, *args: Any, headers: Any = None) -> Any:
+    def round_trip(self, method: Any, *args: Any, headers: Any = None) -> Any:
         self.calls += 1
         if isinstance(self.outcome, BaseException):
             raise self.outcome
@@ -148,7 +148,7 @@ def test_an_unavailable_instance_fails_over_within_the_request() -> None:
     down, up = Pool(1), Pool(2, outcome=42)
     down.outcome = unavailable(down)
     service = Service("calculator", [down, up], CALC, idempotent=True)
-    assert all(service.call("add", 1, 2) == 42 for _ in range(30))
+    assert all(service.invoke("add", 1, 2) == 42 for _ in range(30))
     assert down.calls >= 1 and service.balancer.ejected(down)
 
 
@@ -158,17 +158,17 @@ def test_no_retry_for_timeouts_overload_or_non_idempotent_services() -> None:
     service = Service("calculator", [slow, other], CALC, idempotent=True)
     service.balancer.pick = lambda exclude=(): slow  # type: ignore[method-assign]
     with pytest.raises(errors.BackendTimeout):
-        service.call("add")
+        service.invoke("add")
     assert other.calls == 0
     slow.outcome = errors.Overloaded("full", backend="calculator", address="x")
     with pytest.raises(errors.Overloaded):
-        service.call("add")
+        service.invoke("add")
     down = Pool(3)
     down.outcome = unavailable(down)
     single_try = Service("cache", [down, Pool(4)], CACHE)
     single_try.balancer.pick = lambda exclude=(): down  # type: ignore[method-assign]
     with pytest.raises(errors.BackendUnavailable):
-        single_try.call("stats")
+        single_try.invoke("stats")
 
 
 def test_when_every_instance_is_down_the_error_reaches_the_caller() -> None:
@@ -177,26 +177,26 @@ def test_when_every_instance_is_down_the_error_reaches_the_caller() -> None:
         pool.outcome = unavailable(pool)
     service = Service("calculator", pools, CALC, idempotent=True)
     with pytest.raises(errors.BackendUnavailable):
-        service.call("add")
+        service.invoke("add")
     assert sum(p.calls for p in pools) == 3  # each tried once, no more
 
 
 def test_keys_stay_on_their_node_even_when_it_is_down() -> None:
     pools = [Pool(p, outcome=p) for p in (1, 2, 3)]
     service = Service("cache", pools, CACHE, by_key=True)
-    owners = {f"key{i}": service.call("get", key=f"key{i}") for i in range(60)}
+    owners = {f"key{i}": service.invoke("get", key=f"key{i}") for i in range(60)}
     assert set(owners.values()) == {1, 2, 3}
     victim = pools[1]
     victim.outcome = unavailable(victim)
     for key, owner in owners.items():
         if owner == 2:
             with pytest.raises(errors.BackendUnavailable):
-                service.call("get", key=key)
+                service.invoke("get", key=key)
         else:
-            assert service.call("get", key=key) == owner
+            assert service.invoke("get", key=key) == owner
     # The same placement in another worker or after a restart: ketama is deterministic.
     again = Service("cache", [Pool(p, outcome=p) for p in (1, 2, 3)], CACHE, by_key=True)
-    assert {k: again.call("get", key=k) for k in owners} == owners
+    assert {k: again.invoke("get", key=k) for k in owners} == owners
 
 
 def test_instances_from_dns_come_and_go() -> None:
@@ -211,13 +211,13 @@ def test_instances_from_dns_come_and_go() -> None:
                       make_pool=make_pool)  # type: ignore[arg-type]
     service.set_addresses([Address("127.0.0.1", 9000), Address("127.0.0.2", 9000)])
     assert [p.label for p in made] == ["127.0.0.2:9000"] and set(service.pools) == {"127.0.0.1:9000", "127.0.0.2:9000"}
-    assert {service.call("add", 1, 2) for _ in range(40)} == {"127.0.0.1", "127.0.0.2"}
+    assert {service.invoke("add", 1, 2) for _ in range(40)} == {"127.0.0.1", "127.0.0.2"}
     service.set_addresses([Address("127.0.0.2", 9000)])  # the first one leaves: drained, no new calls
     assert first.drained and list(service.pools) == ["127.0.0.2:9000"]
     calls_before = first.calls
-    assert {service.call("add", 1, 2) for _ in range(20)} == {"127.0.0.2"} and first.calls == calls_before
+    assert {service.invoke("add", 1, 2) for _ in range(20)} == {"127.0.0.2"} and first.calls == calls_before
     service.balancer.failed(first)  # a call that was in flight there ends after it left: no harm
     service.set_addresses([])
     with pytest.raises(errors.BackendUnavailable, match="resolves to no instance"):
-        service.call("add", 1, 2)
+        service.invoke("add", 1, 2)
     assert service.ping_all() == {"calc.test:9000": "backend_unavailable"}

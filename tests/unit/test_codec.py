@@ -32,7 +32,7 @@ from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.cache.ttypes import NotFound
 from thrift_idl.gen.calculator import Calculator
 from thrift_idl.gen.calculator.ttypes import CalculatorError
-from thrift_wire.codec import NEED_MORE, ClientCodec, Format, FrameError, ServerCodec, detect
+from thrift_wire.codec import ClientCodec, Format, FrameError, ServerCodec, detect
 from thrift_wire.framing import FrameTooLarge
 from thrift_wire.methods import ServiceMethods, probe
 
@@ -87,13 +87,21 @@ def our_call(fmt: Format, processor: Any, methods: ServiceMethods, name: str, *a
     reply = apache_serves(processor, fmt, codec.encode_call(method, seqid, args, {"request-id": "r1"}))
     if chunk is None:
         codec.feed(reply)
-        return codec.reply(method, seqid)
+        return read_reply(codec, method, seqid)
     for i in range(0, len(reply), chunk):
         codec.feed(reply[i : i + chunk])
-        result = codec.reply(method, seqid)
+        found = codec.next_reply(method)
         if i + chunk < len(reply):
-            assert result is NEED_MORE
-    return result
+            assert found is None
+    assert found is not None
+    return codec.result(method, seqid, found)
+
+
+def read_reply(codec: ClientCodec, method: Any, seqid: int) -> Any:
+    """What the whole reply fed to ``codec`` carries."""
+    found = codec.next_reply(method)
+    assert found is not None, "the reply has not all arrived"
+    return codec.result(method, seqid, found)
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=str)
@@ -123,7 +131,7 @@ def test_an_unknown_method_is_apaches_application_exception(fmt: Format) -> None
 def _probe(fmt: Format) -> Any:
     codec, method = ClientCodec(fmt), probe("no_such_method")
     codec.feed(apache_serves(Calculator.Processor(CalculatorHandler()), fmt, codec.encode_call(method, 3, ())))
-    return codec.reply(method, 3)
+    return read_reply(codec, method, 3)
 
 
 @pytest.mark.parametrize("fmt", [f for f in FORMATS if f.transport != "header"], ids=str)
@@ -216,18 +224,18 @@ def test_a_reply_to_another_call_is_refused() -> None:
         codec = ClientCodec(Format())
         codec.feed(_framed_reply(5))
         with pytest.raises(TProtocolException, match="out of sequence"):
-            codec.reply(CALC[method], seqid)
+            read_reply(codec, CALC[method], seqid)
 
 
 def test_bytes_after_the_reply_and_huge_frames_are_refused() -> None:
     codec = ClientCodec(Format())
     codec.feed(_framed_reply(1) + b"extra")
     with pytest.raises(FrameError, match="after the reply"):
-        codec.reply(CALC["add"], 1)
+        read_reply(codec, CALC["add"], 1)
     codec = ClientCodec(Format())
     codec.feed(struct.pack("!i", 2**31 - 1))
     with pytest.raises(FrameTooLarge):
-        codec.reply(CALC["add"], 1)
+        read_reply(codec, CALC["add"], 1)
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=str)
@@ -237,7 +245,7 @@ def test_garbage_replies_are_protocol_errors(fmt: Format, garbage: bytes) -> Non
     codec = ClientCodec(fmt)
     codec.feed(garbage)
     with pytest.raises((TProtocolException, FrameError)):
-        codec.reply(CALC["add"], 1)
+        read_reply(codec, CALC["add"], 1)
 
 
 @pytest.mark.parametrize("first", [b"GET / HTTP/1.1\r\n", b"\x16\x03\x01\x02\x00\x01", b"\x00\x00\x00\x05hello"])

@@ -23,7 +23,7 @@ from tests.showcase_backend import ShowcaseHandler
 from tests.unit.test_codec import CACHE, Duplex, apache_protocol
 from thrift_idl.gen.cache import Cache
 from thrift_wire import ends
-from thrift_wire.codec import NEED_MORE, ClientCodec, Format, ServerCodec
+from thrift_wire.codec import ClientCodec, Format, ServerCodec
 from thrift_wire.framing import FrameTooLarge
 from thrift_wire.limits import MAX_FRAME_BYTES
 from thrift_wire.methods import ServiceMethods
@@ -110,9 +110,9 @@ def test_a_large_unframed_reply_in_small_chunks_is_parsed_once(monkeypatch: pyte
     counted = _Counted(monkeypatch, name)
     for i in range(0, len(reply), CHUNK):
         codec.feed(reply[i : i + CHUNK])
-        result = codec.reply(CACHE["get"], 2)
-        assert (result is NEED_MORE) == (i + CHUNK < len(reply))
-    assert result == VALUE
+        found = codec.next_reply(CACHE["get"])
+        assert (found is None) == (i + CHUNK < len(reply))
+    assert found is not None and codec.result(CACHE["get"], 2, found) == VALUE
     assert counted.parses == (1 if name == "json" else 2)
 
 

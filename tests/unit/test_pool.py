@@ -29,7 +29,7 @@ class FakeConnection:
         self.closed = False
         self.reusable = True
 
-    def call(self, method: str, args: tuple, headers: dict | None = None):
+    def exchange(self, method: str, args: tuple, headers: dict | None = None):
         assert method == "add"
         return self.client.behaviour(*args)
 
@@ -72,8 +72,8 @@ def test_connections_open_lazily_and_are_reused() -> None:
     opener = Opener()
     pool = make_pool(opener)
     assert opener.opened == []
-    assert pool.call("add", 1, 2) == 3
-    assert pool.call("add", 3, 4) == 7
+    assert pool.round_trip("add", 1, 2) == 3
+    assert pool.round_trip("add", 3, 4) == 7
     assert len(opener.opened) == 1 and pool.idle == 1
     assert_whole(pool)
 
@@ -81,18 +81,18 @@ def test_connections_open_lazily_and_are_reused() -> None:
 def test_base_exception_mid_call_closes_the_connection_and_frees_the_slot() -> None:
     opener = Opener()
     pool = make_pool(opener)
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
 
     def explode(*args):
         raise Boom()
 
     opener.opened[0].client.behaviour = explode
     with pytest.raises(Boom):
-        pool.call("add", 1)
+        pool.round_trip("add", 1)
     assert opener.opened[0].closed
     assert pool.idle == 0
     assert_whole(pool)
-    assert pool.call("add", 2) == 2  # a new connection
+    assert pool.round_trip("add", 2) == 2  # a new connection
     assert len(opener.opened) == 2
 
 
@@ -103,10 +103,10 @@ def test_declared_exception_keeps_the_connection() -> None:
     def declared(*args):
         raise CalculatorError(code="division_by_zero", message="no")
 
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
     opener.opened[0].client.behaviour = declared
     with pytest.raises(CalculatorError):
-        pool.call("add", 1)
+        pool.round_trip("add", 1)
     assert not opener.opened[0].closed and pool.idle == 1
     assert_whole(pool)
 
@@ -114,10 +114,10 @@ def test_declared_exception_keeps_the_connection() -> None:
 def test_call_timeout_discards_the_connection() -> None:
     opener = Opener()
     pool = make_pool(opener, call_timeout_s=0.05)
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
     opener.opened[0].client.behaviour = lambda *args: gevent.sleep(1)
     with pytest.raises(BackendTimeout) as info:
-        pool.call("add", 1)
+        pool.round_trip("add", 1)
     assert info.value.status == 504
     assert opener.opened[0].closed and pool.idle == 0
     assert_whole(pool)
@@ -134,10 +134,10 @@ def test_a_timeout_names_the_transport_and_protocol_sent(slow: object) -> None:
     opener = Opener()
     pool = ConnectionPool("calculator", Address("127.0.0.1", 1), opener, size=1, checkout_timeout_s=0.05,
                           call_timeout_s=0.05, wire="transport=framed, protocol=json")
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
     opener.opened[0].client.behaviour = slow
     with pytest.raises(BackendTimeout) as info:
-        pool.call("add", 1)
+        pool.round_trip("add", 1)
     assert "(the gateway sent transport=framed, protocol=json: is that what the server speaks?)" in info.value.detail
     assert_whole(pool)
 
@@ -145,12 +145,12 @@ def test_a_timeout_names_the_transport_and_protocol_sent(slow: object) -> None:
 def test_someone_elses_timeout_is_not_mistaken_for_ours() -> None:
     opener = Opener()
     pool = make_pool(opener, call_timeout_s=5)
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
     opener.opened[0].client.behaviour = lambda *args: gevent.sleep(1)
     outer = gevent.Timeout(0.05)
     with pytest.raises(gevent.Timeout) as info:
         with outer:
-            pool.call("add", 1)
+            pool.round_trip("add", 1)
     assert info.value is outer
     assert opener.opened[0].closed
     assert_whole(pool)
@@ -171,10 +171,10 @@ def test_transport_and_protocol_errors_are_translated_and_discard(raised: Except
     def fail(*args):
         raise raised
 
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
     opener.opened[0].client.behaviour = fail
     with pytest.raises(expected) as info:
-        pool.call("add", 1)
+        pool.round_trip("add", 1)
     assert info.value.backend == "calculator" and info.value.address == "127.0.0.1:1"
     assert opener.opened[0].closed
     assert_whole(pool)
@@ -184,19 +184,19 @@ def test_connect_failure_is_unavailable_and_frees_the_slot() -> None:
     pool = make_pool(Opener(fail_with=TTransportException(TTransportException.NOT_OPEN, "refused")))
     for _ in range(5):  # more attempts than slots: a leak would turn into Overloaded
         with pytest.raises(BackendUnavailable):
-            pool.call("add", 1)
+            pool.round_trip("add", 1)
     assert_whole(pool)
 
 
 def test_checkout_timeout_is_overloaded() -> None:
     opener = Opener()
     pool = make_pool(opener, size=1, checkout_timeout_s=0.05)
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
     opener.opened[0].client.behaviour = lambda *args: gevent.sleep(0.15) or 1
-    holder = gevent.spawn(pool.call, "add", 1)
+    holder = gevent.spawn(pool.round_trip, "add", 1)
     gevent.sleep(0)
     with pytest.raises(Overloaded) as info:
-        pool.call("add", 1)
+        pool.round_trip("add", 1)
     assert info.value.status == 503 and info.value.code == "overloaded"
     assert holder.get() == 1
     assert_whole(pool)
@@ -205,16 +205,16 @@ def test_checkout_timeout_is_overloaded() -> None:
 def test_a_dead_idle_connection_is_replaced_not_used() -> None:
     opener = Opener()
     pool = make_pool(opener)
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
     opener.opened[0].reusable = False  # e.g. the backend closed it, or a stray reply sits in it
-    assert pool.call("add", 5) == 5
+    assert pool.round_trip("add", 5) == 5
     assert opener.opened[0].closed and len(opener.opened) == 2
 
 
 def test_pool_never_opens_more_than_its_size() -> None:
     opener = Opener()
     pool = make_pool(opener, size=3, checkout_timeout_s=5)
-    pool.call("add", 0)
+    pool.round_trip("add", 0)
     for conn in opener.opened:
         conn.client.behaviour = lambda *args: gevent.sleep(0.01) or 1
     original = opener.__call__
@@ -225,7 +225,7 @@ def test_pool_never_opens_more_than_its_size() -> None:
         return conn
 
     pool._open = slow_open
-    jobs = [gevent.spawn(pool.call, "add", 1) for _ in range(30)]
+    jobs = [gevent.spawn(pool.round_trip, "add", 1) for _ in range(30)]
     gevent.joinall(jobs, raise_error=True)
     assert len(opener.opened) <= 3
     assert_whole(pool)
@@ -284,11 +284,11 @@ def test_a_connection_idle_longer_than_the_idle_timeout_is_closed_not_reused() -
     opener = Opener()
     pool = ConnectionPool("calculator", Address("127.0.0.1", 1), opener, size=2, checkout_timeout_s=0.05,
                           call_timeout_s=0.2, idle_timeout_s=0.05)
-    pool.call("add", 1)
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
+    pool.round_trip("add", 1)
     assert len(opener.opened) == 1  # idle for less than the timeout: reused
     gevent.sleep(0.1)
-    pool.call("add", 1)
+    pool.round_trip("add", 1)
     assert len(opener.opened) == 2 and opener.opened[0].closed
     assert_whole(pool)
 
@@ -298,6 +298,6 @@ def test_idle_timeout_0_closes_every_connection_after_its_call() -> None:
     pool = ConnectionPool("calculator", Address("127.0.0.1", 1), opener, size=2, checkout_timeout_s=0.05,
                           call_timeout_s=0.2, idle_timeout_s=0)
     for _ in range(3):
-        assert pool.call("add", 2) == 2
+        assert pool.round_trip("add", 2) == 2
     assert len(opener.opened) == 3 and all(c.closed for c in opener.opened) and pool.idle == 0
     assert_whole(pool)

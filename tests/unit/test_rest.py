@@ -103,9 +103,8 @@ class _UsersStub(StubBackends):
         self.catalog = load_all(settings)
         self.users_pool = StubPool("users")
         self.users_pool.outcome = outcome
-        users = Service("users", [self.users_pool], self.catalog["users"].methods, health=self.catalog["users"].health)
-        self.by_name = {**self.by_name, "users": users}
-        self.services = (*self.services, users)
+        self.by_name["users"] = Service("users", [self.users_pool], self.catalog["users"].methods,
+                                        health=self.catalog["users"].health)
 
 
 CASES = [

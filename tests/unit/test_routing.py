@@ -60,8 +60,8 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             return answer
         return call
 
-    stubs.calc_pool.call = recording("calculator", 3)  # type: ignore[method-assign]
-    stubs.cache_pool.call = recording("cache", b"1")  # type: ignore[method-assign]
+    stubs.calc_pool.round_trip = recording("calculator", 3)  # type: ignore[method-assign]
+    stubs.cache_pool.round_trip = recording("cache", b"1")  # type: ignore[method-assign]
     settings = Settings(auth="api_key", api_keys_file=str(keys_file), runtime_dir=str(folder), access_log="")
     app = create_app(settings, backends=stubs, direct=request.param)  # type: ignore[arg-type]
     return app, called

@@ -36,7 +36,7 @@ def test_a_reply_split_over_many_packets_is_reassembled(fmt: Format) -> None:
     conn, peer = connection_with_peer(fmt)
     for byte in (data := reply(fmt, 1, 20, 22)):
         peer.send(bytes([byte]))
-    assert len(data) > 10 and conn.call(CALC["add"], (20, 22)) == 42
+    assert len(data) > 10 and conn.exchange(CALC["add"], (20, 22)) == 42
     conn.close()
     peer.close()
 
@@ -45,11 +45,11 @@ def test_bytes_after_the_reply_name_the_format() -> None:
     conn, peer = connection_with_peer()
     peer.sendall(reply(FRAMED, 1, 1, 1) + b"extra")
     with pytest.raises(TProtocolException, match="transport=framed, protocol=binary"):
-        conn.call(CALC["add"], (1, 1))
+        conn.exchange(CALC["add"], (1, 1))
     conn2, peer2 = connection_with_peer()
     peer2.sendall(pack("!i", 2**31 - 1))  # announces a 2 GiB frame
     with pytest.raises(TTransportException) as info:
-        conn2.call(CALC["add"], (1, 1))
+        conn2.exchange(CALC["add"], (1, 1))
     assert info.value.type == TTransportException.SIZE_LIMIT
     for s in (conn, peer, conn2, peer2):
         s.close()
@@ -59,7 +59,7 @@ def test_a_peer_that_closes_without_answering_is_end_of_file_naming_the_format()
     conn, peer = connection_with_peer(Format("header", "compact"))
     peer.close()
     with pytest.raises(TTransportException, match="transport=header, protocol=compact"):
-        conn.call(CALC["add"], (1, 1))
+        conn.exchange(CALC["add"], (1, 1))
     conn.close()
 
 
@@ -93,7 +93,7 @@ def test_a_reply_that_arrives_while_the_call_waits_is_read() -> None:
         peer.sendall(reply(FRAMED, 1, 20, 22))
 
     job = gevent.spawn(answer_late)
-    assert conn.call(CALC["add"], (20, 22)) == 42
+    assert conn.exchange(CALC["add"], (20, 22)) == 42
     job.get(timeout=5)
     conn.close()
     peer.close()
@@ -107,7 +107,7 @@ def test_a_deadline_while_waiting_for_the_reply_leaves_no_watcher_behind() -> No
     conn = ThriftConnection(ours, ClientCodec(FRAMED))
     with pytest.raises(gevent.Timeout):
         with gevent.Timeout(0.05):
-            conn.call(CALC["add"], (1, 1))  # the peer never answers
+            conn.exchange(CALC["add"], (1, 1))  # the peer never answers
     assert not conn._readable.active
     conn.close()
     assert not conn.is_reusable()
