@@ -21,6 +21,7 @@ RUN pip install --only-binary=:all: -r requirements-runtime.txt
 
 COPY gunicorn.conf.py ./
 COPY thrift_wire/ thrift_wire/
+COPY telemetry/ telemetry/
 COPY thrift_idl/ thrift_idl/
 COPY gateway/ gateway/
 COPY backends/ backends/

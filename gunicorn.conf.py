@@ -27,8 +27,8 @@ if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
 if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _stop_before_start)
 
-from gateway import guard, probe_listener
-from gateway.catalog import load_all
+from gateway.http import guard, probe_listener
+from gateway.idl.catalog import load_all
 from gateway.config import ConfigError, Settings
 
 # Where the workers of this host share state (rate-limit counters): one per start.
@@ -42,7 +42,7 @@ try:
     guard.check(settings)  # auth keys and files, the rate limit
     probe_bind = probe_listener.probe_bind()  # GATEWAY_PROBE_BIND, None when off
     if any(t.tls for t in (settings.calculator, settings.cache, *(r.target for r in settings.rpc_services))):
-        from gateway.backends import client_tls_context
+        from gateway.upstream.services import client_tls_context
 
         client_tls_context(settings)  # the CA, certificate and key files load
 except ConfigError as err:
@@ -59,7 +59,7 @@ except ConfigError as err:
 #   GATEWAY_PROBE_BIND - off by default; host:port of a second listener that answers
 #       only /healthz and /readyz, with worker_connections slots of its own, so probes
 #       are answered while busy API clients hold every slot of the first one (see
-#       gateway/probe_listener.py). Added to the bind list by the nworkers_changed hook
+#       gateway/http/probe_listener.py). Added to the bind list by the nworkers_changed hook
 #       below, so that `-b` on the command line does not drop it. Off by default: two
 #       gateways on one host (tests, blue/green) would fight over one fixed port, and a
 #       loopback default would be useless to a kubelet; the image and the manifests set it.
@@ -147,7 +147,7 @@ control_socket_disable = True
 
 # Logging
 #
-#   errorlog - stderr. The access log is the app's own (gateway/observability.py): one
+#   errorlog - stderr. The access log is the app's own (gateway/http/observer.py): one
 #   JSON line per request with its id, route, status, backends and latency, to
 #   GATEWAY_ACCESS_LOG ("-" for stdout, the default; a path; empty for none: it costs
 #   throughput under load). Gunicorn's own access log is off so there is only one.
@@ -192,7 +192,7 @@ def on_reload(server):
 def on_starting(server):
     _check_bind(server.cfg.address)
     # Counters from an earlier run would limit clients that have not been seen yet.
-    from gateway.ratelimit import HOST_COUNTERS_FILE, HostStorage
+    from gateway.security.ratelimit import HOST_COUNTERS_FILE, HostStorage
 
     HostStorage.create(Path(os.environ["GATEWAY_RUNTIME_DIR"]) / HOST_COUNTERS_FILE)
     metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])

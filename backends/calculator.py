@@ -9,9 +9,8 @@ from backends import cli
 from thrift_idl.gen.calculator import Calculator
 from thrift_idl.gen.calculator.constants import DIVISION_BY_ZERO, OVERFLOW
 from thrift_idl.gen.calculator.ttypes import CalculatorError
+from thrift_wire.integers import I64_MAX, I64_MIN
 
-I64_MIN = -(2**63)
-I64_MAX = 2**63 - 1
 
 
 def _checked(result: int) -> int:

@@ -14,7 +14,7 @@ import gevent
 from thrift.Thrift import TProcessor
 
 from backends.server import Limits, ThriftServer
-from thrift_wire.tracing import Tracer
+from telemetry.tracing import Tracer
 
 
 def parser(name: str, default_port: int) -> argparse.ArgumentParser:

@@ -29,11 +29,11 @@ from thrift.Thrift import TProcessor
 
 from backends.dispatch import Dispatcher
 from thrift_wire.codec import IncomingCall, FrameError, ServerCodec, detect
-from thrift_wire import tracing
-from thrift_wire.headers import REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER
+from telemetry import tracing
+from thrift_wire.headers import REQUEST_ID_KEY, TRACEPARENT_KEY, TRACESTATE_KEY
 from thrift_wire.sockets import send_all
 from thrift_wire.methods import ServiceMethods
-from thrift_wire.tracing import IdsOnly, Tracer
+from telemetry.tracing import IdsOnly, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -240,11 +240,11 @@ class ThriftServer:
         """The bytes of the reply to one call (empty for a oneway call), in the call's
         own format; with --log-calls, a line with the call's THeader request id."""
         started = time.perf_counter() if self._log_calls else 0.0
-        parent = call.headers.get(TRACEPARENT_HEADER)
+        parent = call.headers.get(TRACEPARENT_KEY)
         span = None
         if self._tracer.exporting:  # the caller's trace continued, in a SERVER span of our own
             span = self._tracer.server(
-                f"{self._service}/{call.name}", parent, call.headers.get(TRACESTATE_HEADER),
+                f"{self._service}/{call.name}", parent, call.headers.get(TRACESTATE_KEY),
                 **{"rpc.system": "thrift", "rpc.service": self._service, "rpc.method": call.name,
                    "server.address": address[0], "server.port": self.address[1]})
         reply = self._dispatcher.answer(call)
@@ -253,7 +253,7 @@ class ThriftServer:
         if self._log_calls:
             trace = span.trace_id if span is not None else (tracing.parse(parent) or ("-",))[0]
             log.info("call %s from %s request_id=%s trace_id=%s %s/%s %.3f ms", call.name, address[0],
-                     call.headers.get(REQUEST_ID_HEADER, "-"), trace, codec.format.transport,
+                     call.headers.get(REQUEST_ID_KEY, "-"), trace, codec.format.transport,
                      call.protocol.name, (time.perf_counter() - started) * 1000)
         if reply is None:
             return b""

@@ -20,31 +20,31 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gateway import backends, thrift_client
+from gateway.upstream import connection, services
 from gateway.app import create_app
 
 LAYER = os.environ.get("BENCH_LAYER", "full")
 
 if LAYER == "http":
-    _invoke = backends.Service.invoke
+    _invoke = services.Service.invoke
 
-    def _service_invoke(self: backends.Service, method_name: str, *args: Any, **kwargs: Any) -> Any:
+    def _service_invoke(self: services.Service, method_name: str, *args: Any, **kwargs: Any) -> Any:
         if self.name == "calculator" and method_name == "add":
             return args[0] + args[1]
         return _invoke(self, method_name, *args, **kwargs)
 
-    backends.Service.invoke = _service_invoke  # type: ignore[method-assign]
+    services.Service.invoke = _service_invoke  # type: ignore[method-assign]
 elif LAYER == "encode":
-    _exchange = thrift_client.ThriftConnection.exchange
+    _exchange = connection.ThriftConnection.exchange
 
-    def _connection_exchange(self: thrift_client.ThriftConnection, method: Any, args: tuple[Any, ...],
+    def _connection_exchange(self: connection.ThriftConnection, method: Any, args: tuple[Any, ...],
                              headers: dict[str, str] | None = None) -> Any:
         if method.name != "add":
             return _exchange(self, method, args, headers)
         self._codec.encode_call(method, 1, args, headers)  # the bytes a call would send
         return args[0] + args[1]
 
-    thrift_client.ThriftConnection.exchange = _connection_exchange  # type: ignore[method-assign]
+    connection.ThriftConnection.exchange = _connection_exchange  # type: ignore[method-assign]
 elif LAYER != "full":
     raise SystemExit(f"BENCH_LAYER={LAYER!r}: one of http, encode, full")
 

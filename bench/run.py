@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psutil
 
-from gateway.auth import key_line
+from gateway.security.auth import key_line
 from tests.harness import ROOT, Backend, Gateway, Process
 
 OUT_DIR = ROOT / "bench"

@@ -12,17 +12,18 @@ import gevent
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from gateway import api, flask_views, guard, metrics, observability, openapi, problems, routes
-from gateway.backends import Backends
-from gateway.body import BodyBudget
+from gateway.http import flask_views, guard, handlers, observer, openapi, problems, routes
+from gateway import metrics
+from gateway.upstream.services import Backends
+from gateway.http.body import BodyBudget
 from gateway.config import Settings
-from gateway.direct import DirectRoutes
-from gateway.discovery import Discovery
-from gateway.ratelimit import HOST_COUNTERS_FILE
-from gateway.routing import RouteMatcher
-from gateway.rpc import Rpc
-from thrift_wire import tracing
-from thrift_wire.tracing import Tracer
+from gateway.http.direct import DirectRoutes
+from gateway.upstream.discovery import Discovery
+from gateway.security.ratelimit import HOST_COUNTERS_FILE
+from gateway.http.routing import RouteMatcher
+from gateway.rpc.calls import Rpc
+from telemetry import ids
+from telemetry.tracing import Tracer
 
 # How often each worker writes its metrics for /metrics to see; off the request path.
 METRICS_INTERVAL_S = 1.0
@@ -68,16 +69,16 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     app.url_map.merge_slashes = False
     app.json = StrictJSONProvider(app)
 
-    tracing.reseed()  # after the fork: each worker makes its own ids
+    ids.reseed()  # after the fork: each worker makes its own ids
     tracer = Tracer.from_environment("gateway")
     if tracer.exporting:
         atexit.register(tracer.shutdown)  # the spans still batched go out as the worker exits
-    backends = backends or Backends.from_settings(settings, tracer=tracer, on_call=observability.note_backend_call)
+    backends = backends or Backends.from_settings(settings, tracer=tracer, on_call=observer.note_backend_call)
     app.extensions["gateway.settings"] = settings
-    app.extensions["gateway.backends"] = backends
+    app.extensions["gateway.upstream.services"] = backends
     rpc = Rpc(backends, i64_strings=settings.json_int64 == "string")
     table = routes.table((name, service.types) for name, service in rpc.services.items())
-    app.extensions[flask_views.CONTEXT_EXTENSION] = context = api.Context(backends, rpc, openapi.document(table, rpc))
+    app.extensions[flask_views.CONTEXT_EXTENSION] = context = handlers.Context(backends, rpc, openapi.document(table, rpc))
 
     problems.register(app)
     flask_views.register(app, table)
@@ -88,7 +89,7 @@ def create_app(settings: Settings | None = None, backends: Backends | None = Non
     inner = DirectRoutes(context, app.json.encode_compact, app.wsgi_app) if direct else app.wsgi_app
     runtime_dir = Path(settings.runtime_dir or tempfile.mkdtemp(prefix="gateway-"))
     guarded = guard.build(settings, inner, app.json.encode_compact, runtime_dir / HOST_COUNTERS_FILE)
-    app.wsgi_app = observability.RequestObserver(  # type: ignore[method-assign]
+    app.wsgi_app = observer.RequestObserver(  # type: ignore[method-assign]
         RouteMatcher(table, guarded), settings.access_log, body_timeout_s=settings.body_timeout_ms / 1000,
         body_budget=BodyBudget(settings.body_buffer_bytes), tracer=tracer, dumps=app.json.encode_compact)
     gevent.spawn(_publish_metrics, backends)

@@ -15,6 +15,9 @@ from urllib.parse import urlsplit
 
 from thrift_wire.codec import PROTOCOL_NAMES, TRANSPORTS
 
+# The contract's limit on a request body (2 MiB): larger is 413 payload_too_large.
+MAX_BODY_BYTES = 2 * 1024 * 1024
+
 
 class ConfigError(ValueError):
     """A ``GATEWAY_*`` variable has a value the gateway cannot use."""
@@ -285,7 +288,7 @@ class Settings:
             ("WORKERS", 1), ("WORKER_CONNECTIONS", 1), ("POOL_SIZE", 1),
             ("POOL_TIMEOUT_MS", 0), ("CONNECT_TIMEOUT_MS", 1), ("CALL_TIMEOUT_MS", 1),
             ("MAX_REQUESTS", 0), ("MAX_REQUESTS_JITTER", 0), ("BODY_TIMEOUT_MS", 1),
-            ("BODY_BUFFER_BYTES", 2 * 1024 * 1024 + 1),
+            ("BODY_BUFFER_BYTES", MAX_BODY_BYTES + 1),
             ("DNS_REFRESH_MS", 100),
         ):
             if (text := get(name)) is not None:

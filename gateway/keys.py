@@ -14,7 +14,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from gateway.auth import key_line
+from gateway.security.auth import key_line
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """The WSGI entry point: ``gunicorn -c gunicorn.conf.py gateway.wsgi:app``."""
 
-from gateway import probe_listener
+from gateway.http import probe_listener
 from gateway.app import create_app
 
 app = create_app()

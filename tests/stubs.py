@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.backends import Backends, Service
-from gateway.catalog import load_all
+from gateway.upstream.services import Backends, Service
+from gateway.idl.catalog import load_all
 from gateway.config import Address, Settings
 
 

@@ -8,7 +8,7 @@ the product's own (``thrift_idl/*.thrift`` → ``thrift_idl/gen``) and the tests
 (``tests/idl/*.thrift`` → ``tests/gen``). Beside each generated package goes
 ``idl.xml``: the compiler's own description of the IDL (``--gen xml:merge``, included
 files merged in) with the types the generated Python lacks - enums, typedefs, unions,
-requiredness - which the gateway's JSON transcoder reads (``gateway.idl_types``). The
+requiredness - which the gateway's JSON transcoder reads (``gateway.idl.model``). The
 compiler accepts every valid IDL, annotations anywhere included, so the gateway loads
 every IDL it does.
 """

@@ -1,7 +1,7 @@
 """The method table of a generated service module, read once from its ``thrift_spec``s.
 
 The gateway's client encodes calls and decodes replies from it, the backends decode
-calls and encode replies from it, and the JSON transcoder (``gateway.idl_types``) adds
+calls and encode replies from it, and the JSON transcoder (``gateway.idl.model``) adds
 the IDL's richer types beside it: one table, three users.
 """
 

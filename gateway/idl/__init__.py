@@ -1,6 +1,4 @@
-"""Thrift services read from ``.thrift`` files at run time (issue 24): ``load_service``."""
-
-from gateway.idl.document import IdlFileError
-from gateway.idl.reader import load_service
-
-__all__ = ["IdlFileError", "load_service"]
+"""What the gateway knows of each service's IDL: the type model (``model``), the
+configured services (``catalog``), and ``.thrift`` files read at run time with no
+compiler (``reader.load_service``, which alone needs the Lark parser). Above the base
+(configuration, errors), below everything that calls a service."""

@@ -21,7 +21,7 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from gateway.idl.grammar import RemovedWord, parser
-from gateway.idl_types import IdlError
+from gateway.idl.model import IdlError
 
 BASE_TYPES = ("string", "binary", "bool", "i8", "i16", "i32", "i64", "double")
 _INT32 = (-(2**31), 2**31 - 1)

@@ -4,7 +4,7 @@
 resolves every name as the compiler does, builds the classes generated code would hold
 (``gateway.idl.runtime``) and returns two things: a module-like object that
 ``thrift_wire.methods.ServiceMethods`` takes as it takes a generated service module, and
-the ``gateway.idl_types.ServiceTypes`` that ``gateway.idl_types.load`` builds from the
+the ``gateway.idl.model.ServiceTypes`` that ``gateway.idl.model.load`` builds from the
 compiler's ``idl.xml`` for the same IDL - one type model for both forms.
 """
 
@@ -23,7 +23,7 @@ from thrift.TRecursive import fix_spec
 from gateway.idl import runtime
 from gateway.idl.document import (BASE_TYPES, ConstValue, Document, EnumDef, FieldDef, IdlFileError, ServiceDef,
                                   StructDef, TypedefDef, TypeExpr, load_documents)
-from gateway.idl_types import Enum, Field, ListOf, MapOf, Method, Scalar, ServiceTypes, SetOf, Struct
+from gateway.idl.model import Enum, Field, ListOf, MapOf, Method, Scalar, ServiceTypes, SetOf, Struct
 
 # Each load registers its modules under a name of its own (thrift_wire.methods finds a
 # parent service's classes through sys.modules), so a reload never mixes two versions.
@@ -41,7 +41,7 @@ def load_service(path: str | os.PathLike[str], service: str,
 
     ``module`` has ``Iface`` (extending the parent service's), ``<method>_args`` and
     ``<method>_result`` classes, and ``ttypes`` / ``constants`` for each file; ``types``
-    is what ``gateway.idl_types.load`` gives for a generated module. ``include_dirs``
+    is what ``gateway.idl.model.load`` gives for a generated module. ``include_dirs``
     are searched after the including file's own folder, like the compiler's ``-I``.
     Raises ``IdlFileError`` (a ``ValueError``) with a one-line message.
     """
@@ -374,7 +374,7 @@ class Loaded:
         self._service_modules[key] = built
         return built
 
-    # The type model of gateway.idl_types
+    # The type model of gateway.idl.model
 
     def service_types(self, document: Document, service: str) -> ServiceTypes:
         methods: dict[str, Method] = {}
@@ -430,7 +430,7 @@ _Annotated = TypeVar("_Annotated")
 
 def _annotated(item: _Annotated, annotations: dict[str, str]) -> _Annotated:
     """The IDL's annotations on a field, struct or method (``api.get``, ``api.query``...),
-    as gateway.idl_types keeps them from idl.xml."""
+    as gateway.idl.model keeps them from idl.xml."""
     item.annotations = dict(annotations)  # type: ignore[attr-defined]
     return item
 

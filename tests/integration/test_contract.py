@@ -347,7 +347,7 @@ def test_structured_access_log_line(gw: str, http: requests.Session, stack) -> N
 
 
 def test_every_answered_request_is_in_the_access_log_after_a_stop(procs, log_dir) -> None:  # type: ignore[no-untyped-def]
-    # Lines are written in batches (gateway/access_log.py): a stop right after the
+    # Lines are written in batches (gateway/http/access_log.py): a stop right after the
     # answers must still write every one of them.
     calculator = Backend("calculator", log_dir)
     procs.append(calculator)

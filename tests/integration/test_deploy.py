@@ -43,8 +43,11 @@ def test_the_image_is_small_and_not_root() -> None:
     assert user and user[-1] not in ("root", "0")
     assert "-r requirements-runtime.txt" in text and "-r requirements.txt" not in text  # no test or bench tools
     assert "--only-binary" in text  # no compiler in the image
-    for package in ("gateway", "backends", "thrift_idl", "thrift_wire"):
-        assert f"COPY {package}/ {package}/" in text
+    # Every package the processes run from (all but the tests' and the benchmark's).
+    packages = {p.parent.name for p in ROOT.glob("*/__init__.py")} - {"tests", "bench"}
+    assert {"gateway", "backends", "thrift_idl", "thrift_wire", "telemetry"} <= packages
+    for package in sorted(packages):
+        assert f"COPY {package}/ {package}/" in text, package
     assert (ROOT / ".dockerignore").read_text().count(".venv") == 1
 
 

@@ -15,7 +15,7 @@ from thrift.protocol.TBinaryProtocol import TBinaryProtocol
 from thrift.transport.TSocket import TSocket
 from thrift.transport.TTransport import TFramedTransport
 
-from tests.harness import Backend, Gateway, Process, assert_closed_by_peer, wait_for
+from tests.harness import Backend, Gateway, Process, wait_for
 from tests.problems import assert_problem
 from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.calculator import Calculator

@@ -17,8 +17,8 @@ from typing import Iterator
 import pytest
 import requests
 
-from gateway import ratelimit
-from gateway.ratelimit import STORE_TIMEOUT_S, HostStorage, RateLimiter, SharedStore
+from gateway.security import ratelimit
+from gateway.security.ratelimit import STORE_TIMEOUT_S, HostStorage, RateLimiter, SharedStore
 from tests.harness import Backend, Gateway, Process, free_port
 from tests.problems import assert_problem
 from tests.system_tools import RedisNode, ensure_redis_server
@@ -70,13 +70,13 @@ def host_table(tmp_path: Path) -> HostStorage:
 
 
 def store_lines(caplog: pytest.LogCaptureFixture, what: str) -> int:
-    return sum(what in r.getMessage() for r in caplog.records if r.name == "gateway.ratelimit")
+    return sum(what in r.getMessage() for r in caplog.records if r.name == "gateway.security.ratelimit")
 
 
 @pytest.mark.parametrize("down", ["refused", "silent"])
 def test_a_store_that_is_down_costs_one_timeout_and_limits_hold_per_host(
         tmp_path: Path, caplog: pytest.LogCaptureFixture, silent: Silent, down: str) -> None:
-    caplog.set_level(logging.WARNING, logger="gateway.ratelimit")
+    caplog.set_level(logging.WARNING, logger="gateway.security.ratelimit")
     port = free_port() if down == "refused" else silent.port
     clock = Clock()
     limiter = RateLimiter("3/minute", host_table(tmp_path), SharedStore(f"redis://127.0.0.1:{port}/0", clock=clock))
@@ -103,7 +103,7 @@ def test_a_store_that_comes_back_is_used_again(tmp_path: Path, caplog: pytest.Lo
     binary = ensure_redis_server()
     if binary is None:
         pytest.skip("redis-server is missing and cannot be installed here (needs root and apt)")
-    caplog.set_level(logging.WARNING, logger="gateway.ratelimit")
+    caplog.set_level(logging.WARNING, logger="gateway.security.ratelimit")
     port = free_port()
     clock = Clock()
     url = f"redis://127.0.0.1:{port}/0"

@@ -395,7 +395,7 @@ def test_no_cors_headers_without_the_setting(procs: list[Process], log_dir: Path
 def test_start_up_prints_no_monkey_patch_warning(procs: list[Process], log_dir: Path, tmp_path: Path,
                                                  backends: tuple[Backend, Backend], rsa_key: rsa.RSAPrivateKey,
                                                  setting: str) -> None:
-    # Gunicorn's master imports gateway.guard (auth, rate limits) to check the settings
+    # Gunicorn's master imports gateway.http.guard (auth, rate limits) to check the settings
     # before it forks; a module that holds ssl.SSLContext by then (jwt.jwks_client,
     # redis.asyncio.connection) makes gevent warn in every worker when it patches ssl.
     jwks = {"keys": [{**json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key())), "kid": "r1"}]}

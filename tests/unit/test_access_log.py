@@ -9,8 +9,8 @@ from pathlib import Path
 import gevent
 import pytest
 
-from gateway import access_log
-from gateway.access_log import AccessLog
+from gateway.http import access_log
+from gateway.http.access_log import AccessLog
 
 
 def _log_one(log: AccessLog, path: str = "/add/1/2", **overrides: object) -> None:

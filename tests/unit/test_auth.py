@@ -1,4 +1,4 @@
-"""gateway/auth.py in-process: hostile claims, key files, and what importing it pulls in."""
+"""gateway/security/auth.py in-process: hostile claims, key files, and what importing it pulls in."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.auth import ApiKeys, Client, authenticator
+from gateway.security.auth import ApiKeys, Client, authenticator
 from gateway.config import ConfigError, Settings
 from gateway.errors import Unauthenticated
 from tests.harness import ROOT
@@ -132,7 +132,7 @@ def test_pyjwt_is_not_imported_before_the_first_token(tmp_path: Path, kind: str)
     settings = {"none": "auth='none'", "secret": f"auth='jwt', jwt_secret={SECRET!r}",
                 "pem": f"auth='jwt', jwt_public_key_file={str(tmp_path / 'public.pem')!r}",
                 "jwks": f"auth='jwt', jwt_public_key_file={str(tmp_path / 'jwks.json')!r}"}[kind]
-    code = ("import sys\nfrom gateway.auth import authenticator\nfrom gateway.config import Settings\n"
+    code = ("import sys\nfrom gateway.security.auth import authenticator\nfrom gateway.config import Settings\n"
             f"authenticator(Settings({settings}))\n"
             "assert 'jwt' not in sys.modules, 'jwt imported'\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

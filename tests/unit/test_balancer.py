@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from gateway import errors
-from gateway.backends import Service
-from gateway.balancer import Balancer, RetryBudget
+from gateway.upstream.services import Service
+from gateway.upstream.balancer import Balancer, RetryBudget
 from gateway.config import Address
 from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.calculator import Calculator

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.catalog import load_all
+from gateway.idl.catalog import load_all
 from gateway.config import Address, ConfigError, Settings, Target
 
 

@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from gateway import api, errors
+from gateway.http import handlers
+from gateway import errors
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.direct import DirectRoutes
-from gateway.routes import table
+from gateway.http.direct import DirectRoutes
+from gateway.http.routes import table
 
 ROUTES = table()
-from gateway.routing import RouteMatcher
-from gateway.rpc import Rpc
+from gateway.http.routing import RouteMatcher
+from gateway.rpc.calls import Rpc
 from tests.stubs import StubBackends
 from thrift_idl.gen.cache import ttypes as cache_types
 from thrift_idl.gen.calculator.ttypes import CalculatorError
@@ -35,7 +36,7 @@ def _never(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 def test_the_api_routes_do_not_reach_flask(method: str, path: str, body: bytes | None) -> None:
     stubs = StubBackends()
     stubs.calc_pool.outcome, stubs.cache_pool.outcome = 3, b"1"
-    context = api.Context(stubs, Rpc(stubs), {})  # type: ignore[arg-type]
+    context = handlers.Context(stubs, Rpc(stubs), {})  # type: ignore[arg-type]
     direct = RouteMatcher(ROUTES, DirectRoutes(context, json.dumps, _never))
     response = Client(direct).open(path, method=method, data=body)
     assert response.status_code in (200, 400), response.get_data()

@@ -2,7 +2,7 @@
 
 For every IDL of the project (``tests/idl/*.thrift``, ``thrift_idl/*.thrift``), whose
 compiled form is committed (``idl.xml`` and the generated Python beside it): the types
-the reader builds equal what ``gateway.idl_types.load`` builds from the compiler's
+the reader builds equal what ``gateway.idl.model.load`` builds from the compiler's
 description; every ``thrift_spec`` (structs, ``_args``, ``_result``) equals the
 generated one; and the C extension writes the same bytes for the reader's classes as for
 the generated ones, in binary and compact (and Apache's pure-Python JSON protocol too),
@@ -30,9 +30,10 @@ from thrift.protocol.TJSONProtocol import TJSONProtocol
 from thrift.Thrift import TException, TType
 from thrift.transport.TTransport import TMemoryBuffer
 
-from gateway.idl import IdlFileError, load_service
+from gateway.idl.document import IdlFileError
+from gateway.idl.reader import load_service
 from gateway.idl.document import load_documents
-from gateway.idl_types import Enum, ListOf, MapOf, Scalar, ServiceTypes, SetOf, Struct, load
+from gateway.idl.model import Enum, ListOf, MapOf, Scalar, ServiceTypes, SetOf, Struct, load
 from thrift_idl import generate, optional_args
 from thrift_wire.methods import ServiceMethods
 
@@ -47,7 +48,7 @@ SUBFOLDERS = IDL_DIR / "subfolders"
 
 
 def describe(kind: Any, seen: frozenset[str] = frozenset()) -> Any:
-    """A type of gateway.idl_types as plain data; a struct inside itself by name only."""
+    """A type of gateway.idl.model as plain data; a struct inside itself by name only."""
     if isinstance(kind, Scalar):
         return kind.kind
     if isinstance(kind, Enum):
@@ -66,7 +67,7 @@ def describe(kind: Any, seen: frozenset[str] = frozenset()) -> Any:
 
 
 def _annotations(item: Any) -> Any:
-    # gateway.idl_types gains annotations with the REST routes; compared once both have them.
+    # gateway.idl.model gains annotations with the REST routes; compared once both have them.
     return tuple(sorted(getattr(item, "annotations", {}).items()))
 
 

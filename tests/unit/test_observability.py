@@ -6,7 +6,7 @@ import io
 import json
 from typing import Any
 
-from gateway.observability import RequestObserver
+from gateway.http.observer import RequestObserver
 
 
 def _failing(environ: dict[str, Any], start_response: Any) -> list[bytes]:

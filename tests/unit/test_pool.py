@@ -10,7 +10,7 @@ from thrift.transport.TTransport import TTransportException
 
 from gateway.config import Address
 from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overloaded
-from gateway.pool import ConnectionPool, FairSlots
+from gateway.upstream.pool import ConnectionPool, FairSlots
 from thrift_idl.gen.calculator.ttypes import CalculatorError
 
 

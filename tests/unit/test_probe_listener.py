@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError
-from gateway.probe_listener import ProbeListenerOnly, probe_bind
+from gateway.http.probe_listener import ProbeListenerOnly, probe_bind
 
 
 @pytest.mark.parametrize("value", ["0.0.0.0:8001", "127.0.0.1:1", "[::1]:65535", "gateway.internal:8001"])

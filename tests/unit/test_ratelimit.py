@@ -1,4 +1,4 @@
-"""gateway/ratelimit.py's host table in-process: the real memory-mapped file, no server.
+"""gateway/security/ratelimit.py's host table in-process: the real memory-mapped file, no server.
 
 The promise under test: a client over its limit stays limited until its window ends,
 whatever other clients do - the table never counts a new client in the place of a live
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway import ratelimit
-from gateway.ratelimit import HOST_SLOTS, HostStorage, RateLimiter, TableFull
+from gateway.security import ratelimit
+from gateway.security.ratelimit import HOST_SLOTS, HostStorage, RateLimiter, TableFull
 
 HOUR = 3600
 
@@ -90,7 +90,7 @@ def test_the_table_size_is_a_multiple_of_the_bucket(tmp_path: Path) -> None:
 
 
 def test_a_refusal_is_a_problem_document() -> None:
-    from gateway.problems import for_exception
+    from gateway.http.problems import for_exception
 
     status, body, headers = for_exception(TableFull("no counter free", retry_after_s=7))
     assert (status, body["code"], body["title"], headers) == (503, "overloaded", "Overloaded", {"Retry-After": "7"})

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from gateway import rest
+from gateway.http import rest
 from gateway.app import create_app
-from gateway.backends import Service
-from gateway.catalog import load_all
+from gateway.upstream.services import Service
+from gateway.idl.catalog import load_all
 from gateway.config import Address, RpcService, Settings, Target
 from gateway.errors import InvalidArgument
-from gateway.idl_types import Enum, Field, ListOf, Method, Scalar, ServiceTypes, SetOf, Struct
+from gateway.idl.model import Enum, Field, ListOf, Method, Scalar, ServiceTypes, SetOf, Struct
 from tests.gen.rest import ttypes
 from tests.stubs import StubBackends, StubPool
 
@@ -134,7 +134,7 @@ def test_the_direct_path_answers_rest_routes_exactly_as_flask_does(method: str, 
 
 
 def test_a_route_the_idl_gives_twice_or_over_a_hand_written_one_stops_start_up() -> None:
-    from gateway import routes
+    from gateway.http import routes
     from gateway.config import ConfigError
 
     add = _method(Field(1, "a", STRING, True, {"api.path": "a"}), Field(2, "b", STRING, True, {"api.path": "b"}),

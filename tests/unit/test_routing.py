@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from gateway import routing
+from gateway.http import routing
 from gateway.app import create_app
 from gateway.config import Settings
-from gateway.routes import table
+from gateway.http.routes import table
 
 ROUTES = table()
-from gateway.routing import AUTHENTICATED, DEFERRED, OPEN, Pattern, Route, RouteTable, needs
+from gateway.http.routing import AUTHENTICATED, DEFERRED, OPEN, Pattern, Route, RouteTable, needs
 from tests.stubs import StubBackends
 
 KEYS = {"nothing": (), "reader": ("cache.get",), "adder": ("calculator.add",), "all": ("*",)}

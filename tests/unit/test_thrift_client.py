@@ -11,7 +11,7 @@ from thrift.protocol.TProtocol import TProtocolException
 from thrift.transport.TTransport import TTransportException
 
 from backends.calculator import CalculatorHandler
-from gateway.thrift_client import ThriftConnection
+from gateway.upstream.connection import ThriftConnection
 from tests.unit.test_codec import apache_serves
 from thrift_idl.gen.calculator import Calculator
 from thrift_wire.codec import ClientCodec, Format

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import InvalidArgument
-from gateway.idl_types import Enum, ListOf, MapOf, Scalar, SetOf, Struct, load
-from gateway.transcode import from_json, to_json
+from gateway.idl.model import Enum, ListOf, MapOf, Scalar, SetOf, Struct, load
+from gateway.rpc.transcode import from_json, to_json
 from tests.gen.showcase import Showcase
 
 TYPES = load(Showcase)

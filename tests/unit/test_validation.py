@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from gateway import validation
+from gateway.http import validation
 from gateway.errors import InvalidArgument, InvalidJson, InvalidKey, PayloadTooLarge
 
 

@@ -11,12 +11,11 @@ import math
 import re
 from typing import Any, BinaryIO, Mapping
 
+from gateway.config import MAX_BODY_BYTES
 from gateway.errors import InvalidArgument, InvalidJson, InvalidKey, PayloadTooLarge
 from thrift_idl.cache_rules import MAX_VALUE_BYTES, key_problem, ttl_problem
+from thrift_wire.integers import I64_MAX, I64_MIN
 
-MAX_BODY_BYTES = 2 * 1024 * 1024
-I64_MIN = -(2**63)
-I64_MAX = 2**63 - 1
 OPERATIONS = ("add", "subtract", "multiply", "divide")
 
 # Python's int() also takes "+5", "1_000", " 5" and non-ASCII digits; a path integer

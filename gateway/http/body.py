@@ -22,7 +22,7 @@ from typing import BinaryIO
 import gevent
 
 from gateway.errors import ClientDisconnected, InvalidJson, Overloaded, RequestTimeout
-from gateway.validation import MAX_BODY_BYTES
+from gateway.config import MAX_BODY_BYTES
 
 
 class BodyBudget:

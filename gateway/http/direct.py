@@ -4,7 +4,7 @@ Flask spends about as long on a request as a whole backend call does: it builds 
 request context, an app context, a URL adapter, a session, sends signals and builds a
 ``Response`` object (~130 µs of a worker's CPU per request here, measured against a bare
 WSGI route on the same Gunicorn). For the routes whose handlers are plain functions
-(``api.py``) that work buys nothing, so this layer answers them itself, with the route
+(``handlers.py``) that work buys nothing, so this layer answers them itself, with the route
 ``RouteMatcher`` matched.
 
 It takes a request only for the route's own method (HEAD goes to Flask, which answers it
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from gateway import problems
-from gateway.api import Reply
-from gateway.routing import MATCH_ENVIRON_KEY, Match
-from gateway.wsgi_types import Environ, StartResponse, WSGIApp
+from gateway.http import problems
+from gateway.http.handlers import Reply
+from gateway.http.routing import MATCH_ENVIRON_KEY, Match
+from gateway.http.wsgi_types import Environ, StartResponse, WSGIApp
 
 Dumps = Callable[[Any], str]  # the JSON provider's compact encoder
 

@@ -1,4 +1,4 @@
-"""JSON to Thrift values and back, driven by the IDL's types (``idl_types``).
+"""JSON to Thrift values and back, driven by the IDL's types (``gateway.idl.model``).
 
 The mapping, both ways:
 
@@ -29,9 +29,9 @@ import re
 from typing import Any
 
 from gateway.errors import InvalidArgument
-from gateway.idl_types import Enum, Field, ListOf, MapOf, Scalar, SetOf, Struct
+from gateway.idl.model import Enum, Field, ListOf, MapOf, Scalar, SetOf, Struct
+from thrift_wire.integers import I64_MAX, I64_MIN, INT_BITS, int_range
 
-_INT_RANGES = {"byte": 8, "i16": 16, "i32": 32, "i64": 64}
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _I64_TEXT = re.compile(r"-?(0|[1-9][0-9]{0,18})", re.ASCII)
 
@@ -72,11 +72,11 @@ def from_json(t: Any, value: Any, path: str, i64_strings: bool = False) -> Any:
 
 
 def _scalar_from_json(kind: str, value: Any, path: str) -> Any:
-    if kind in _INT_RANGES:
+    if kind in INT_BITS:
         if type(value) is not int:
             raise InvalidArgument(f"{path}: expected a JSON integer ({kind}), got {_show(value)}")
-        bits = _INT_RANGES[kind]
-        if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        low, high = int_range(kind)
+        if not low <= value <= high:
             raise InvalidArgument(f"{path}: {value} is outside the {kind} range")
         return value
     if kind == "bool":
@@ -110,7 +110,7 @@ def _i64_from_string(value: str, path: str) -> int:
     if not _I64_TEXT.fullmatch(value):
         raise InvalidArgument(f"{path}: expected an i64 as a JSON integer or a decimal string, got {_show(value)}")
     number = int(value)
-    if not -(2 ** 63) <= number < 2 ** 63:
+    if not I64_MIN <= number <= I64_MAX:
         raise InvalidArgument(f"{path}: {value} is outside the i64 range")
     return number
 

@@ -84,8 +84,9 @@ class ProbeListenerOnly:
                  dumps: Callable[[Any], str]) -> None:
         # Imported here, in the worker: the master imports this module for its hooks and
         # must not load Flask's side of the gateway before the workers patch with gevent.
-        from gateway.observability import REQUEST_ID_HEADER, new_request_id
-        from gateway.problems import PROBLEM_TYPE, problem, write_json
+        from gateway.http.observer import REQUEST_ID_HEADER
+        from gateway.http.problems import PROBLEM_TYPE, problem, write_json
+        from telemetry.ids import new_request_id
 
         _, body, _ = problem(404, "not_found", "Not Found",
                              "this listener (GATEWAY_PROBE_BIND) answers only /healthz and /readyz")

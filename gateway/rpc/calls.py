@@ -13,10 +13,10 @@ from typing import Any
 
 from thrift.Thrift import TException
 
-from gateway import transcode
-from gateway.backends import Backends, Service
+from gateway.rpc import transcode
+from gateway.upstream.services import Backends, Service
 from gateway.errors import GatewayError, NotFound, snake_case
-from gateway.idl_types import Enum, ListOf, MapOf, Method, ServiceTypes, SetOf, Struct
+from gateway.idl.model import Enum, ListOf, MapOf, Method, ServiceTypes, SetOf, Struct
 from thrift_wire.methods import ServiceMethods
 
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import contextvars
 import json
-import random
 import re
 import sys
 import time
 from typing import Any, Callable, Iterable
 
-from gateway import metrics, problems
-from gateway.access_log import AccessLog
-from gateway.body import BodyBudget, GuardedInput
-from gateway.routing import MATCH_ENVIRON_KEY
-from gateway.wsgi_types import Environ, StartResponse, WSGIApp
-from thrift_wire.tracing import IdsOnly, Tracer
+from gateway import metrics
+from gateway.http import problems
+from gateway.config import Settings
+from gateway.http.access_log import AccessLog
+from gateway.http.body import BodyBudget, GuardedInput
+from gateway.http.routing import MATCH_ENVIRON_KEY
+from gateway.http.wsgi_types import Environ, StartResponse, WSGIApp
+from telemetry.ids import new_request_id
+from telemetry.tracing import IdsOnly, Tracer
 
 REQUEST_ID_HEADER = "X-Request-ID"
 REQUEST_ID_ENVIRON_KEY = "gateway.request_id"
@@ -30,18 +32,11 @@ SPAN_ENVIRON_KEY = "gateway.span"  # the request's server span: its calls contin
 # A caller's id is echoed only if it is short and plain: it ends up in logs and headers.
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}", re.ASCII)
 
-# uuid4() reads os.urandom on every call; a generator seeded from it once per worker
-# (the app is built after the fork) gives ids as unique at a tenth of the cost.
-_random = random.Random()
 
 # The backends a request called (``calculator@127.0.0.1:9090``), for its access log line.
 # Each greenlet has its own context, so concurrent requests never see each other's.
 backends_called: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("backends_called", default=None)
 
-
-
-def new_request_id() -> str:
-    return "%032x" % _random.getrandbits(128)
 
 
 class RequestObserver:
@@ -52,10 +47,9 @@ class RequestObserver:
                  dumps: Callable[[Any], str] = json.dumps) -> None:
         self._app = app
         self._dumps = dumps
-        _random.seed()  # from os.urandom, in this process: never shared across a fork
         self._log = AccessLog.open(access_log_target)
         self._body_timeout_s = body_timeout_s
-        self._budget = body_budget or BodyBudget(64 * 1024 * 1024)
+        self._budget = body_budget or BodyBudget(Settings.body_buffer_bytes)
         self._tracer = tracer or IdsOnly()
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:

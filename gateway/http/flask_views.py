@@ -17,11 +17,11 @@ from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import BaseConverter
 
 from gateway import metrics
-from gateway.api import Reply
+from gateway.http.handlers import Reply
 from gateway.errors import NotFound
-from gateway.routing import MATCH_ENVIRON_KEY, Route
+from gateway.http.routing import MATCH_ENVIRON_KEY, Route
 
-CONTEXT_EXTENSION = "gateway.context"  # the api.Context the handlers take
+CONTEXT_EXTENSION = "gateway.context"  # the handlers.Context the handlers take
 DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js"})
 
 

@@ -19,13 +19,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from gateway import access, problems, routing
-from gateway.auth import Authenticator, NoAuth, authenticator
+from gateway.security import permissions
+from gateway.http import problems, routing
+from gateway.security.auth import Authenticator, NoAuth, authenticator
 from gateway.config import Settings
-from gateway.cors import Cors
+from gateway.security.cors import Cors
 from gateway.errors import GatewayError, RateLimited
-from gateway.ratelimit import RateLimiter, rate_limiter
-from gateway.wsgi_types import Environ, StartResponse, WSGIApp
+from gateway.security.ratelimit import RateLimiter, rate_limiter
+from gateway.http.wsgi_types import Environ, StartResponse, WSGIApp
 
 Dumps = Callable[[Any], str]  # the JSON provider's compact encoder
 
@@ -64,9 +65,9 @@ class Guard:
         if needed is routing.OPEN:
             return
         client = self._auth.authenticate(environ)
-        environ[access.CLIENT_ENVIRON_KEY] = client
+        environ[permissions.CLIENT_ENVIRON_KEY] = client
         if match is not None and needed.kind == "permission":
-            access.check(client, needed.permission(match.params))
+            permissions.check(client, needed.permission(match.params))
         if self._limiter is not None:
             decision = self._limiter.hit(client.name or f"addr:{environ.get('REMOTE_ADDR', '')}")
             extra.extend(decision.headers().items())
@@ -97,7 +98,7 @@ def build(settings: Settings, app: WSGIApp, dumps: Dumps, counters_file: Path) -
 
 def check(settings: Settings) -> None:
     """Everything ``build`` would refuse, without building it (Gunicorn's master)."""
-    from gateway.ratelimit import check_rate, check_storage
+    from gateway.security.ratelimit import check_rate, check_storage
 
     authenticator(settings)
     if settings.rate_limit:

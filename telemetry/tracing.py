@@ -13,17 +13,12 @@ over OTLP/HTTP in the background by the SDK's batch processor.
 from __future__ import annotations
 
 import os
-import random
 import re
 from typing import Any, Protocol
 
+from telemetry.ids import new_span_id, new_trace_id
+
 _TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_random = random.Random()
-
-
-def reseed() -> None:
-    """After a fork, so that processes never make the same ids (the seed is urandom's)."""
-    _random.seed()
 
 
 def parse(traceparent: str | None) -> tuple[str, str, str] | None:
@@ -35,14 +30,6 @@ def parse(traceparent: str | None) -> tuple[str, str, str] | None:
     if match is None or match.group(1) == "0" * 32 or match.group(2) == "0" * 16:
         return None
     return match.group(1), match.group(2), match.group(3)
-
-
-def new_trace_id() -> str:
-    return "%032x" % (_random.getrandbits(128) or 1)
-
-
-def new_span_id() -> str:
-    return "%016x" % (_random.getrandbits(64) or 1)
 
 
 class Span(Protocol):

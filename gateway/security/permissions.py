@@ -1,7 +1,7 @@
 """Permissions: whether a client holds the one a route needs.
 
 Permissions are globs over ``service.method`` (``calculator.*``, ``cache.get``, ``*``) plus
-``metrics``. Which one a route needs is declared with the route (``gateway/routes.py``):
+``metrics``. Which one a route needs is declared with the route (``gateway/http/routes.py``):
 a hand-written route needs the permission of the Thrift method it calls, so that a client
 allowed ``cache.get`` may read through ``GET /cache/k``, ``GET /get/k`` and
 ``POST /rpc/cache/get`` alike, and write through none of them.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from gateway.auth import Client
+from gateway.security.auth import Client
 from gateway.errors import Forbidden
 
 CLIENT_ENVIRON_KEY = "gateway.client"

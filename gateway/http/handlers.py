@@ -15,17 +15,18 @@ from typing import Any, Callable, NamedTuple, Union
 from thrift.Thrift import TException
 from werkzeug.wsgi import get_content_length
 
-from gateway import access, validation
-from gateway.backends import Backends
+from gateway.security import permissions
+from gateway.http import validation
+from gateway.upstream.services import Backends
 from gateway.errors import (BackendUnavailable, BadGateway, DivisionByZero, GatewayError, InvalidArgument, InvalidKey,
                             NotFound, NotReady, Overflow, PayloadTooLarge)
-from gateway.observability import REQUEST_ID_ENVIRON_KEY, SPAN_ENVIRON_KEY
-from gateway.rpc import Rpc
-from gateway.wsgi_types import Environ
+from gateway.http.observer import REQUEST_ID_ENVIRON_KEY, SPAN_ENVIRON_KEY
+from gateway.rpc.calls import Rpc
+from gateway.http.wsgi_types import Environ
 from thrift_idl.gen.cache import ttypes as cache_types
 from thrift_idl.gen.calculator import ttypes as calculator_types
 from thrift_idl.gen.calculator.constants import DIVISION_BY_ZERO, OVERFLOW
-from thrift_wire.headers import REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER
+from thrift_wire.headers import REQUEST_ID_KEY, TRACEPARENT_KEY, TRACESTATE_KEY
 
 class Reply(NamedTuple):
     """An answer with more to say than a JSON body: a status, headers, maybe no body."""
@@ -56,12 +57,12 @@ def call_headers(environ: Environ) -> dict[str, str] | None:
     headers = {}
     request_id = environ.get(REQUEST_ID_ENVIRON_KEY)
     if request_id:
-        headers[REQUEST_ID_HEADER] = request_id
+        headers[REQUEST_ID_KEY] = request_id
     span = environ.get(SPAN_ENVIRON_KEY)
     if span is not None:
-        headers[TRACEPARENT_HEADER] = span.traceparent
+        headers[TRACEPARENT_KEY] = span.traceparent
         if span.tracestate:
-            headers[TRACESTATE_HEADER] = span.tracestate
+            headers[TRACESTATE_KEY] = span.tracestate
     return headers or None
 
 
@@ -133,7 +134,7 @@ def calc_path(ctx: Context, environ: Environ, op: str, a: str, b: str) -> dict[s
 def calc_body(ctx: Context, environ: Environ) -> dict[str, Any]:
     body = json_body(environ)
     op = validation.operation(body.get("op"))
-    access.require(environ, f"calculator.{op}")  # the one route whose permission is in its body
+    permissions.require(environ, f"calculator.{op}")  # the one route whose permission is in its body
     return _calculate(ctx, environ, op, validation.json_int(body, "a"), validation.json_int(body, "b"))
 
 

@@ -17,32 +17,32 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from gateway import api, flask_views, openapi, rest
-from gateway.catalog import ServiceConfig
+from gateway.http import flask_views, handlers, openapi, rest
+from gateway.idl.catalog import ServiceConfig
 from gateway.config import ConfigError
-from gateway.idl_types import ServiceTypes
-from gateway.routing import AUTHENTICATED, DEFERRED, OPEN, Route, RouteTable, needs
+from gateway.idl.model import ServiceTypes
+from gateway.http.routing import AUTHENTICATED, DEFERRED, OPEN, Route, RouteTable, needs
 
 ROUTES = [
     # Calculator
-    Route("GET", "/add/<a>/<b>", api.add, needs("calculator.add"), openapi.ADD),
-    Route("GET", "/calc/<op>/<a>/<b>", api.calc_path, needs("calculator.{op}"), openapi.CALC_PATH),
-    Route("POST", "/calc", api.calc_body, DEFERRED, openapi.CALC_BODY),  # the operation is in the body
+    Route("GET", "/add/<a>/<b>", handlers.add, needs("calculator.add"), openapi.ADD),
+    Route("GET", "/calc/<op>/<a>/<b>", handlers.calc_path, needs("calculator.{op}"), openapi.CALC_PATH),
+    Route("POST", "/calc", handlers.calc_body, DEFERRED, openapi.CALC_BODY),  # the operation is in the body
     # Cache
-    Route("PUT", "/cache/<key:key>", api.cache_put, needs("cache.put"), openapi.CACHE_PUT),
-    Route("GET", "/cache/<key:key>", api.cache_get, needs("cache.get"), openapi.CACHE_GET),
-    Route("DELETE", "/cache/<key:key>", api.cache_delete, needs("cache.remove"), openapi.CACHE_DELETE),
-    Route("POST", "/set", api.seed_set, needs("cache.put"), openapi.SEED_SET),
-    Route("GET", "/get/<key:key>", api.seed_get, needs("cache.get"), openapi.SEED_GET),
+    Route("PUT", "/cache/<key:key>", handlers.cache_put, needs("cache.put"), openapi.CACHE_PUT),
+    Route("GET", "/cache/<key:key>", handlers.cache_get, needs("cache.get"), openapi.CACHE_GET),
+    Route("DELETE", "/cache/<key:key>", handlers.cache_delete, needs("cache.remove"), openapi.CACHE_DELETE),
+    Route("POST", "/set", handlers.seed_set, needs("cache.put"), openapi.SEED_SET),
+    Route("GET", "/get/<key:key>", handlers.seed_get, needs("cache.get"), openapi.SEED_GET),
     # Operations
-    Route("GET", "/healthz", api.healthz, OPEN, openapi.HEALTHZ),
-    Route("GET", "/readyz", api.readyz, OPEN, openapi.READYZ),
+    Route("GET", "/healthz", handlers.healthz, OPEN, openapi.HEALTHZ),
+    Route("GET", "/readyz", handlers.readyz, OPEN, openapi.READYZ),
     Route("GET", "/metrics", flask_views.metrics_text, needs("metrics"), openapi.METRICS, flask_view=True),
     # Any Thrift service, by its IDL
-    Route("GET", "/rpc", api.rpc_list, AUTHENTICATED, openapi.RPC_LIST),
-    Route("POST", "/rpc/<service>/<method>", api.rpc_call, needs("{service}.{method}"), openapi.rpc_operations),
+    Route("GET", "/rpc", handlers.rpc_list, AUTHENTICATED, openapi.RPC_LIST),
+    Route("POST", "/rpc/<service>/<method>", handlers.rpc_call, needs("{service}.{method}"), openapi.rpc_operations),
     # Documentation (left out of the document it serves)
-    Route("GET", "/openapi.json", api.openapi_document, AUTHENTICATED),
+    Route("GET", "/openapi.json", handlers.openapi_document, AUTHENTICATED),
     Route("GET", "/docs", flask_views.docs, AUTHENTICATED, flask_view=True),
     Route("GET", "/docs/assets/<name>", flask_views.docs_asset, AUTHENTICATED, flask_view=True),
 ]

@@ -20,15 +20,15 @@ from uhashring import HashRing
 
 from gateway import errors, metrics
 from gateway.errors import snake_case
-from gateway.balancer import Balancer, RetryBudget
-from gateway.catalog import ServiceConfig, load_all
-from gateway.discovery import NameResolver, is_name, resolve
+from gateway.upstream.balancer import Balancer, RetryBudget
+from gateway.idl.catalog import ServiceConfig, load_all
+from gateway.upstream.discovery import NameResolver, is_name, resolve
 from gateway.config import Address, ConfigError, Settings
-from gateway.pool import ConnectionPool
-from gateway.thrift_client import thrift_opener
-from thrift_wire.headers import TRACEPARENT_HEADER, TRACESTATE_HEADER
+from gateway.upstream.pool import ConnectionPool
+from gateway.upstream.connection import thrift_opener
+from thrift_wire.headers import TRACEPARENT_KEY, TRACESTATE_KEY
 from thrift_wire.methods import MethodSpec, ServiceMethods
-from thrift_wire.tracing import IdsOnly, Tracer
+from telemetry.tracing import IdsOnly, Tracer
 
 log = logging.getLogger(__name__)
 
@@ -159,12 +159,12 @@ class Service:
         started = time.perf_counter()
         span = None
         if self._tracer.exporting:  # a CLIENT span of its own, the request's as its parent
-            parent = headers.get(TRACEPARENT_HEADER) if headers else None
+            parent = headers.get(TRACEPARENT_KEY) if headers else None
             span = self._tracer.client(
-                f"{self.name}/{method.name}", parent, headers.get(TRACESTATE_HEADER) if headers else None,
+                f"{self.name}/{method.name}", parent, headers.get(TRACESTATE_KEY) if headers else None,
                 **{"rpc.system": "thrift", "rpc.service": self.name, "rpc.method": method.name,
                    "server.address": pool.address.host, "server.port": pool.address.port})
-            headers = {**(headers or {}), TRACEPARENT_HEADER: span.traceparent}
+            headers = {**(headers or {}), TRACEPARENT_KEY: span.traceparent}
         error: BaseException | None = None
         try:
             # Only THeader carries headers; on other transports they are not even sent.

@@ -2,7 +2,7 @@
 
 A ``Route`` declares everything about one HTTP method and path template: its handler,
 what it takes to be let in (``Access``) and what ``/openapi.json`` says about it. The
-table itself is ``gateway/routes.py``; from it come the direct path, the Flask rules,
+table itself is ``gateway/http/routes.py``; from it come the direct path, the Flask rules,
 the guard's permission check, the metrics label and the OpenAPI document.
 
 ``RouteMatcher`` matches every request once, before anything else looks at its path,
@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
-from gateway.wsgi_types import Environ, StartResponse, WSGIApp
+from gateway.http.wsgi_types import Environ, StartResponse, WSGIApp
 
 
 MATCH_ENVIRON_KEY = "gateway.match"

@@ -32,12 +32,14 @@ from urllib.parse import parse_qs
 from werkzeug.http import parse_cookie
 from werkzeug.wsgi import get_content_length
 
-from gateway import transcode, validation
-from gateway.api import Context, Reply, call_headers
+from gateway.rpc import transcode
+from gateway.http import validation
+from gateway.http.handlers import Context, Reply, call_headers
 from gateway.errors import InvalidArgument
-from gateway.idl_types import Enum, Field, ListOf, Method, Scalar, ServiceTypes, SetOf, Struct
-from gateway.rpc import declared_status
-from gateway.wsgi_types import Environ
+from gateway.idl.model import Enum, Field, ListOf, Method, Scalar, ServiceTypes, SetOf, Struct
+from gateway.rpc.calls import declared_status
+from gateway.http.wsgi_types import Environ
+from thrift_wire.integers import INT_BITS, int_range
 
 ROUTE_ANNOTATIONS = {"api.get": "GET", "api.post": "POST", "api.put": "PUT", "api.patch": "PATCH",
                      "api.delete": "DELETE"}
@@ -45,7 +47,6 @@ SOURCES = {"api.path": "path", "api.query": "query", "api.header": "header", "ap
            "api.body": "body"}
 TEXT_SOURCES = ("path", "query", "header", "cookie")
 _BODYLESS = ("GET", "DELETE")  # unannotated fields come from the query string
-_INT_BITS = {"byte": 8, "i16": 16, "i32": 32, "i64": 64}
 _INT_TEXT = re.compile(r"-?[0-9]{1,20}", re.ASCII)
 _DOUBLE_TEXT = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?", re.ASCII)
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -260,9 +261,9 @@ def _scalar_from_text(t: Any, text: str, where: str) -> Any:
             return int(text)
         raise InvalidArgument(f"{where}: {text!r} is not one of {', '.join(t.by_name)} ({t.name})")
     kind = t.kind
-    if kind in _INT_BITS:
-        bits = _INT_BITS[kind]
-        if not _INT_TEXT.fullmatch(text) or not -(2 ** (bits - 1)) <= int(text) < 2 ** (bits - 1):
+    if kind in INT_BITS:
+        low, high = int_range(kind)
+        if not _INT_TEXT.fullmatch(text) or not low <= int(text) <= high:
             raise InvalidArgument(f"{where}: {text!r} is not an integer of the {kind} range")
         return int(text)
     if kind == "double":

@@ -16,7 +16,7 @@ from fnmatch import fnmatchcase
 from types import ModuleType
 
 from gateway.config import ConfigError, RpcService, Settings, Target
-from gateway.idl_types import IdlError, ServiceTypes, load
+from gateway.idl.model import IdlError, ServiceTypes, load
 from thrift_wire.codec import Format
 from thrift_wire.methods import MethodSpec, ServiceMethods, probe
 from thrift_idl.gen.cache import Cache

@@ -1,6 +1,6 @@
 """The OpenAPI 3 document of every route (``/openapi.json``), /rpc routes included.
 
-Each route of the table (``gateway/routes.py``) names its operation; the hand-written
+Each route of the table (``gateway/http/routes.py``) names its operation; the hand-written
 routes' operations are written here, the /rpc routes' are generated from the IDL types
 the transcoder uses, so the document can never disagree with what it accepts.
 """
@@ -10,17 +10,18 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from gateway.idl_types import Enum, ListOf, MapOf, Scalar, SetOf, Struct
-from gateway.problems import PROBLEM_TYPE
-from gateway.rest import Binding
-from gateway.routing import Route
+from gateway.idl.model import Enum, ListOf, MapOf, Scalar, SetOf, Struct
+from gateway.http.problems import PROBLEM_TYPE
+from gateway.http.rest import Binding
+from gateway.http.routing import Route
 from gateway.errors import snake_case
-from gateway.rpc import Rpc, declared_status
-from gateway.transcode import js_conv
-from gateway.validation import I64_MAX, I64_MIN, MAX_BODY_BYTES, OPERATIONS
+from gateway.rpc.calls import Rpc, declared_status
+from gateway.rpc.transcode import js_conv
+from gateway.config import MAX_BODY_BYTES
+from gateway.http.validation import OPERATIONS
 from thrift_idl.cache_rules import MAX_KEY_BYTES, MAX_TTL_SECONDS
+from thrift_wire.integers import I64_MAX, I64_MIN, INT_BITS, int_range
 
-_INT_BITS = {"byte": 8, "i16": 16, "i32": 32, "i64": 64}
 _JSON = "application/json"
 
 
@@ -75,7 +76,7 @@ CALC_RESULT = _object({"op": {"type": "string", "enum": list(OPERATIONS)}, "a": 
 CALC_ERRORS = {"400": _problem("Bad argument, `division_by_zero` or `overflow`"), **BACKEND_ERRORS}
 
 
-# The operations of the hand-written routes; ``gateway/routes.py`` gives each its method
+# The operations of the hand-written routes; ``gateway/http/routes.py`` gives each its method
 # and path. A dict is copied into the document as it is.
 
 ADD = {
@@ -155,9 +156,9 @@ class _Schemas:
         if isinstance(t, Scalar):
             if t.kind == "i64" and (i64_strings or self.i64_strings):
                 return I64_STRING
-            if t.kind in _INT_BITS:
-                bits = _INT_BITS[t.kind]
-                return {"type": "integer", "minimum": -(2 ** (bits - 1)), "maximum": 2 ** (bits - 1) - 1}
+            if t.kind in INT_BITS:
+                low, high = int_range(t.kind)
+                return {"type": "integer", "minimum": low, "maximum": high}
             return {"bool": {"type": "boolean"}, "double": {"type": "number"}, "string": {"type": "string"},
                     "binary": {"type": "string", "format": "byte"}}[t.kind]
         if isinstance(t, Enum):
