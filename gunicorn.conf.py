@@ -27,7 +27,7 @@ if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
 if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _stop_before_start)
 
-from gateway.http import guard, probe_listener
+from gateway.http import guard, probe_listener, routes
 from gateway.idl.catalog import load_all
 from gateway.config import ConfigError, Settings
 
@@ -38,10 +38,15 @@ os.environ.setdefault("GATEWAY_RUNTIME_DIR", tempfile.mkdtemp(prefix="gateway-ru
 # value stops start-up with one line naming the variable, not a traceback per worker.
 try:
     settings = Settings.from_env()
-    load_all(settings)  # every service's module, IDL and options
+    # Every service's module or IDL file and options, and the routes their IDLs declare.
+    # The IDL files are read now, at start and on every SIGHUP (this file runs again);
+    # the workers build on what loaded here, so one that no longer loads after a reload
+    # is logged in one line and the last version that loaded is kept (catalog.load_all).
+    routes.check(load_all(settings, fresh=True))
     guard.check(settings)  # auth keys and files, the rate limit
     probe_bind = probe_listener.probe_bind()  # GATEWAY_PROBE_BIND, None when off
-    if any(t.tls for t in (settings.calculator, settings.cache, *(r.target for r in settings.rpc_services))):
+    targets = (settings.calculator, settings.cache, *(r.target for r in settings.rpc_services))
+    if any(t.tls for t in targets if t is not None):
         from gateway.upstream.services import client_tls_context
 
         client_tls_context(settings)  # the CA, certificate and key files load

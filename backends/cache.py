@@ -18,8 +18,7 @@ from pathlib import Path
 from backends import cli, snapshot
 from backends.cache_store import MemoryStore, RedisStore, Store, StoreUnavailable, entry_size
 from thrift_idl.cache_rules import MAX_VALUE_BYTES, key_problem, ttl_problem
-from thrift_idl.gen.cache import Cache
-from thrift_idl.gen.cache import ttypes
+from thrift_idl.gen.cache import Cache, ttypes
 from thrift_idl.gen.cache.ttypes import CacheStats, InvalidKey, InvalidTtl, NotFound, TooLarge
 
 DEFAULT_MAX_MEMORY = 64 * 1024 * 1024

@@ -12,7 +12,6 @@ from thrift_idl.gen.calculator.ttypes import CalculatorError
 from thrift_wire.integers import I64_MAX, I64_MIN
 
 
-
 def _checked(result: int) -> int:
     # An out-of-range i64 would make the C encoder raise while writing the reply, outside
     # the processor's error handling, and the client would see a dropped connection.

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import gevent
-
 from thrift.Thrift import TProcessor
 
 from backends.server import Limits, ThriftServer

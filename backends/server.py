@@ -28,12 +28,12 @@ from thrift.protocol.TProtocol import TProtocolException
 from thrift.Thrift import TProcessor
 
 from backends.dispatch import Dispatcher
-from thrift_wire.codec import IncomingCall, FrameError, ServerCodec, detect
 from telemetry import tracing
-from thrift_wire.headers import REQUEST_ID_KEY, TRACEPARENT_KEY, TRACESTATE_KEY
-from thrift_wire.sockets import send_all
-from thrift_wire.methods import ServiceMethods
 from telemetry.tracing import IdsOnly, Tracer
+from thrift_wire.codec import FrameError, IncomingCall, ServerCodec, detect
+from thrift_wire.headers import REQUEST_ID_KEY, TRACEPARENT_KEY, TRACESTATE_KEY
+from thrift_wire.methods import ServiceMethods
+from thrift_wire.sockets import send_all
 
 log = logging.getLogger(__name__)
 

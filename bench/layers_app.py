@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gateway.upstream import connection, services
 from gateway.app import create_app
+from gateway.upstream import connection, services
 
 LAYER = os.environ.get("BENCH_LAYER", "full")
 

@@ -12,16 +12,16 @@ import gevent
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from gateway.http import flask_views, guard, handlers, observer, openapi, problems, routes
 from gateway import metrics
-from gateway.upstream.services import Backends
-from gateway.http.body import BodyBudget
 from gateway.config import Settings
+from gateway.http import flask_views, guard, handlers, observer, openapi, problems, routes
+from gateway.http.body import BodyBudget
 from gateway.http.direct import DirectRoutes
-from gateway.upstream.discovery import Discovery
-from gateway.security.ratelimit import HOST_COUNTERS_FILE
 from gateway.http.routing import RouteMatcher
 from gateway.rpc.calls import Rpc
+from gateway.security.ratelimit import HOST_COUNTERS_FILE
+from gateway.upstream.discovery import Discovery
+from gateway.upstream.services import Backends
 from telemetry import ids
 from telemetry.tracing import Tracer
 

@@ -174,12 +174,20 @@ def _target(name: str, text: str) -> Target:
 
 @dataclass(frozen=True)
 class RpcService:
-    """A Thrift service served by the JSON transcoder: its name in /rpc/<name>/...,
-    its generated service module, and its backends."""
+    """A Thrift service served by the JSON transcoder: its name in /rpc/<name>/..., where
+    its IDL comes from - a generated service module, or an IDL file and a service in it -
+    and its backends."""
 
     name: str
-    module: str
+    module: str  # package.module.Service; empty for an IDL file
     target: Target
+    idl_file: str = ""  # PATH.thrift, as configured (absolute, or relative to the working directory)
+    service: str = ""  # the service of idl_file
+
+    @property
+    def source(self) -> str:
+        """Where its IDL comes from, as the configuration says it."""
+        return f"{self.idl_file}:{self.service}" if self.idl_file else self.module
 
     @property
     def addrs(self) -> tuple[Address, ...]:
@@ -188,18 +196,28 @@ class RpcService:
 
 _RPC_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")
+_SERVICE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def _rpc_services(name: str, text: str) -> tuple[RpcService, ...]:
-    """``name=package.module.Service@host:port[,host:port][?options];...``"""
+    """``name=package.module.Service@...`` or ``name=PATH.thrift:Service@...``, then
+    ``host:port[,host:port][?options]``; entries separated by ``;``."""
     services = []
     for entry in filter(None, (e.strip() for e in text.split(";"))):
         label, eq, rest = entry.partition("=")
-        module, at, addrs = rest.partition("@")
-        label, module = label.strip(), module.strip()
-        if not eq or not at or not _RPC_NAME.fullmatch(label) or not _MODULE.fullmatch(module):
-            raise ConfigError(f"{name}: {entry!r} is not name=package.module.Service@host:port[,host:port][?options]")
-        services.append(RpcService(label, module, _target(f"{name} ({label})", addrs)))
+        source, at, addrs = rest.rpartition("@") if ".thrift:" in rest else rest.partition("@")
+        label, source = label.strip(), source.strip()
+        idl_file, colon, service = source.rpartition(":")
+        if source.endswith(".thrift") or (colon and idl_file.endswith(".thrift")):
+            if (not eq or not at or not colon or not idl_file.endswith(".thrift") or not _RPC_NAME.fullmatch(label)
+                    or not _SERVICE.fullmatch(service)):
+                raise ConfigError(f"{name}: {entry!r} is not name=PATH.thrift:Service@host:port[,host:port][?options]")
+            services.append(RpcService(label, "", _target(f"{name} ({label})", addrs), idl_file, service))
+            continue
+        if not eq or not at or not _RPC_NAME.fullmatch(label) or not _MODULE.fullmatch(source):
+            raise ConfigError(f"{name}: {entry!r} is not name=package.module.Service@host:port[,host:port][?options] "
+                              "or name=PATH.thrift:Service@host:port[,host:port][?options]")
+        services.append(RpcService(label, source, _target(f"{name} ({label})", addrs)))
     names = [s.name for s in services]
     if len(set(names)) != len(names) or {"calculator", "cache"} & set(names):
         raise ConfigError(f"{name}: service names must be unique and not calculator or cache")
@@ -222,8 +240,9 @@ class Settings:
     # One gevent worker per core: each is a single-threaded event loop.
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     worker_connections: int = 1000
-    calculator: Target = Target((Address("127.0.0.1", 9090),))
-    cache: Target = Target((Address("127.0.0.1", 9091),))
+    # The built-in services; None: off (GATEWAY_*_ADDRS=off), their routes do not exist.
+    calculator: Target | None = Target((Address("127.0.0.1", 9090),))
+    cache: Target | None = Target((Address("127.0.0.1", 9091),))
     pool_size: int = 64
     pool_timeout_ms: int = 1000
     connect_timeout_ms: int = 1000
@@ -234,6 +253,8 @@ class Settings:
     max_requests: int = 0
     max_requests_jitter: int = 0
     rpc_services: tuple[RpcService, ...] = ()
+    # Where an IDL file's `include`s are looked for after its own folder (the compiler's -I).
+    idl_include_dirs: tuple[str, ...] = ()
     # A request body must have arrived this long after the request began (else 408).
     body_timeout_ms: int = 10_000
     # The bytes of request bodies one worker may hold at once (else 503 overloaded).
@@ -296,7 +317,9 @@ class Settings:
         for service in ("calculator", "cache"):
             name = f"{service.upper()}_ADDRS"
             if (text := get(name)) is not None:
-                found[service] = _target(f"GATEWAY_{name}", text)
+                found[service] = None if text.strip().lower() == "off" else _target(f"GATEWAY_{name}", text)
         if (text := get("RPC_SERVICES")) is not None:
             found["rpc_services"] = _rpc_services("GATEWAY_RPC_SERVICES", text)
+        if (text := get("IDL_INCLUDE_DIRS")) is not None:
+            found["idl_include_dirs"] = tuple(d for d in text.split(":") if d.strip())
         return cls(**found)  # type: ignore[arg-type]

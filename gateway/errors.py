@@ -8,7 +8,6 @@ and the backend clients raise these too.
 from __future__ import annotations
 
 import re
-
 from typing import Any, ClassVar
 
 

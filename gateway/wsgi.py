@@ -1,7 +1,7 @@
 """The WSGI entry point: ``gunicorn -c gunicorn.conf.py gateway.wsgi:app``."""
 
-from gateway.http import probe_listener
 from gateway.app import create_app
+from gateway.http import probe_listener
 
 app = create_app()
 # On the probe listener (GATEWAY_PROBE_BIND), only /healthz and /readyz; without one, the

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.upstream.services import Backends, Service
-from gateway.idl.catalog import load_all
 from gateway.config import Address, Settings
+from gateway.idl.catalog import load_all
+from gateway.upstream.services import Backends, Service
 
 
 class StubPool:
@@ -35,3 +35,8 @@ class StubBackends(Backends):
             "calculator": Service("calculator", [self.calc_pool], catalog["calculator"].methods),
             "cache": Service("cache", [self.cache_pool], catalog["cache"].methods, by_key=True),
         }, catalog)
+
+
+def builtin_services() -> list[tuple[str, Any]]:
+    """The Calculator and the Cache as the route table takes services: (name, types)."""
+    return [(name, config.exposed_types) for name, config in load_all(Settings()).items()]

@@ -21,8 +21,8 @@ from typing import BinaryIO
 
 import gevent
 
-from gateway.errors import ClientDisconnected, InvalidJson, Overloaded, RequestTimeout
 from gateway.config import MAX_BODY_BYTES
+from gateway.errors import ClientDisconnected, InvalidJson, Overloaded, RequestTimeout
 
 
 class BodyBudget:

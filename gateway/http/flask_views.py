@@ -17,8 +17,8 @@ from swagger_ui_bundle import swagger_ui_path
 from werkzeug.routing import BaseConverter
 
 from gateway import metrics
-from gateway.http.handlers import Reply
 from gateway.errors import NotFound
+from gateway.http.handlers import Reply
 from gateway.http.routing import MATCH_ENVIRON_KEY, Route
 
 CONTEXT_EXTENSION = "gateway.context"  # the handlers.Context the handlers take

@@ -19,14 +19,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from gateway.security import permissions
-from gateway.http import problems, routing
-from gateway.security.auth import Authenticator, NoAuth, authenticator
 from gateway.config import Settings
-from gateway.security.cors import Cors
 from gateway.errors import GatewayError, RateLimited
-from gateway.security.ratelimit import RateLimiter, rate_limiter
+from gateway.http import problems, routing
 from gateway.http.wsgi_types import Environ, StartResponse, WSGIApp
+from gateway.security import permissions
+from gateway.security.auth import Authenticator, NoAuth, authenticator
+from gateway.security.cors import Cors
+from gateway.security.ratelimit import RateLimiter, rate_limiter
 
 Dumps = Callable[[Any], str]  # the JSON provider's compact encoder
 

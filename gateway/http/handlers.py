@@ -15,18 +15,29 @@ from typing import Any, Callable, NamedTuple, Union
 from thrift.Thrift import TException
 from werkzeug.wsgi import get_content_length
 
-from gateway.security import permissions
+from gateway.errors import (
+    BackendUnavailable,
+    BadGateway,
+    DivisionByZero,
+    GatewayError,
+    InvalidArgument,
+    InvalidKey,
+    NotFound,
+    NotReady,
+    Overflow,
+    PayloadTooLarge,
+)
 from gateway.http import validation
-from gateway.upstream.services import Backends
-from gateway.errors import (BackendUnavailable, BadGateway, DivisionByZero, GatewayError, InvalidArgument, InvalidKey,
-                            NotFound, NotReady, Overflow, PayloadTooLarge)
 from gateway.http.observer import REQUEST_ID_ENVIRON_KEY, SPAN_ENVIRON_KEY
-from gateway.rpc.calls import Rpc
 from gateway.http.wsgi_types import Environ
+from gateway.rpc.calls import Rpc
+from gateway.security import permissions
+from gateway.upstream.services import Backends
 from thrift_idl.gen.cache import ttypes as cache_types
 from thrift_idl.gen.calculator import ttypes as calculator_types
 from thrift_idl.gen.calculator.constants import DIVISION_BY_ZERO, OVERFLOW
 from thrift_wire.headers import REQUEST_ID_KEY, TRACEPARENT_KEY, TRACESTATE_KEY
+
 
 class Reply(NamedTuple):
     """An answer with more to say than a JSON body: a status, headers, maybe no body."""

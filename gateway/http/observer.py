@@ -17,8 +17,8 @@ import time
 from typing import Any, Callable, Iterable
 
 from gateway import metrics
-from gateway.http import problems
 from gateway.config import Settings
+from gateway.http import problems
 from gateway.http.access_log import AccessLog
 from gateway.http.body import BodyBudget, GuardedInput
 from gateway.http.routing import MATCH_ENVIRON_KEY

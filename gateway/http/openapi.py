@@ -10,15 +10,15 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from gateway.idl.model import Enum, ListOf, MapOf, Scalar, SetOf, Struct
+from gateway.config import MAX_BODY_BYTES
+from gateway.errors import snake_case
 from gateway.http.problems import PROBLEM_TYPE
 from gateway.http.rest import Binding
 from gateway.http.routing import Route
-from gateway.errors import snake_case
+from gateway.http.validation import OPERATIONS
+from gateway.idl.model import Enum, ListOf, MapOf, Scalar, SetOf, Struct
 from gateway.rpc.calls import Rpc, declared_status
 from gateway.rpc.transcode import js_conv
-from gateway.config import MAX_BODY_BYTES
-from gateway.http.validation import OPERATIONS
 from thrift_idl.cache_rules import MAX_KEY_BYTES, MAX_TTL_SECONDS
 from thrift_wire.integers import I64_MAX, I64_MIN, INT_BITS, int_range
 

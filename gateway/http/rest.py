@@ -32,13 +32,13 @@ from urllib.parse import parse_qs
 from werkzeug.http import parse_cookie
 from werkzeug.wsgi import get_content_length
 
-from gateway.rpc import transcode
+from gateway.errors import InvalidArgument
 from gateway.http import validation
 from gateway.http.handlers import Context, Reply, call_headers
-from gateway.errors import InvalidArgument
-from gateway.idl.model import Enum, Field, ListOf, Method, Scalar, ServiceTypes, SetOf, Struct
-from gateway.rpc.calls import declared_status
 from gateway.http.wsgi_types import Environ
+from gateway.idl.model import Enum, Field, ListOf, Method, Scalar, ServiceTypes, SetOf, Struct
+from gateway.rpc import transcode
+from gateway.rpc.calls import declared_status
 from thrift_wire.integers import INT_BITS, int_range
 
 ROUTE_ANNOTATIONS = {"api.get": "GET", "api.post": "POST", "api.put": "PUT", "api.patch": "PATCH",

@@ -17,23 +17,28 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping
 
-from gateway.http import flask_views, handlers, openapi, rest
-from gateway.idl.catalog import ServiceConfig
 from gateway.config import ConfigError
-from gateway.idl.model import ServiceTypes
+from gateway.http import flask_views, handlers, openapi, rest
 from gateway.http.routing import AUTHENTICATED, DEFERRED, OPEN, Route, RouteTable, needs
+from gateway.idl.catalog import ServiceConfig
+from gateway.idl.model import ServiceTypes
+
+CALCULATOR, CACHE = "calculator", "cache"  # the built-in services (either may be off)
 
 ROUTES = [
     # Calculator
-    Route("GET", "/add/<a>/<b>", handlers.add, needs("calculator.add"), openapi.ADD),
-    Route("GET", "/calc/<op>/<a>/<b>", handlers.calc_path, needs("calculator.{op}"), openapi.CALC_PATH),
-    Route("POST", "/calc", handlers.calc_body, DEFERRED, openapi.CALC_BODY),  # the operation is in the body
+    Route("GET", "/add/<a>/<b>", handlers.add, needs("calculator.add"), openapi.ADD, service=CALCULATOR),
+    Route("GET", "/calc/<op>/<a>/<b>", handlers.calc_path, needs("calculator.{op}"), openapi.CALC_PATH,
+          service=CALCULATOR),
+    Route("POST", "/calc", handlers.calc_body, DEFERRED, openapi.CALC_BODY,  # the operation is in the body
+          service=CALCULATOR),
     # Cache
-    Route("PUT", "/cache/<key:key>", handlers.cache_put, needs("cache.put"), openapi.CACHE_PUT),
-    Route("GET", "/cache/<key:key>", handlers.cache_get, needs("cache.get"), openapi.CACHE_GET),
-    Route("DELETE", "/cache/<key:key>", handlers.cache_delete, needs("cache.remove"), openapi.CACHE_DELETE),
-    Route("POST", "/set", handlers.seed_set, needs("cache.put"), openapi.SEED_SET),
-    Route("GET", "/get/<key:key>", handlers.seed_get, needs("cache.get"), openapi.SEED_GET),
+    Route("PUT", "/cache/<key:key>", handlers.cache_put, needs("cache.put"), openapi.CACHE_PUT, service=CACHE),
+    Route("GET", "/cache/<key:key>", handlers.cache_get, needs("cache.get"), openapi.CACHE_GET, service=CACHE),
+    Route("DELETE", "/cache/<key:key>", handlers.cache_delete, needs("cache.remove"), openapi.CACHE_DELETE,
+          service=CACHE),
+    Route("POST", "/set", handlers.seed_set, needs("cache.put"), openapi.SEED_SET, service=CACHE),
+    Route("GET", "/get/<key:key>", handlers.seed_get, needs("cache.get"), openapi.SEED_GET, service=CACHE),
     # Operations
     Route("GET", "/healthz", handlers.healthz, OPEN, openapi.HEALTHZ),
     Route("GET", "/readyz", handlers.readyz, OPEN, openapi.READYZ),
@@ -50,16 +55,20 @@ ROUTES = [
 
 def rest_routes(services: Iterable[tuple[str, ServiceTypes]]) -> list[Route]:
     """The routes the services' IDLs declare (``rest.py``): each needs the permission of
-    the method it calls. ``services`` are the exposed methods of each configured service."""
+    the method it calls."""
     return [Route(b.http_method, b.rule, rest.RestHandler(b), needs(f"{b.service}.{b.method.name}"),
-                  openapi.rest_operations(b))
+                  openapi.rest_operations(b), service=b.service)
             for b in rest.bindings(services)]
 
 
-def table(services: Iterable[tuple[str, ServiceTypes]] = ()) -> RouteTable:
-    """The hand-written routes and those of the IDLs; raises ``ValueError`` (a
-    ``rest.RestError`` or two routes for one method and path) in one line."""
-    return RouteTable([*ROUTES, *rest_routes(services)])
+def table(services: Iterable[tuple[str, ServiceTypes]]) -> RouteTable:
+    """The routes of the configured ``services`` (each with its exposed methods): the
+    hand-written ones of those configured (the Calculator's and the Cache's may be off)
+    and those their IDLs declare. Raises ``ValueError`` (a ``rest.RestError`` or two
+    routes for one method and path) in one line."""
+    services = list(services)
+    configured = {name for name, _ in services}
+    return RouteTable([*(r for r in ROUTES if not r.service or r.service in configured), *rest_routes(services)])
 
 
 def check(catalog: Mapping[str, ServiceConfig]) -> None:

@@ -19,7 +19,6 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from gateway.http.wsgi_types import Environ, StartResponse, WSGIApp
 
-
 MATCH_ENVIRON_KEY = "gateway.match"
 
 _PARAM = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -115,6 +114,7 @@ class Route:
     access: Access
     openapi: Any = None
     flask_view: bool = False
+    service: str = ""  # the service the route calls: without it configured, the route does not exist
     pattern: Pattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -11,16 +11,21 @@ traceback from every worker.
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from gateway.config import ConfigError, RpcService, Settings, Target
 from gateway.idl.model import IdlError, ServiceTypes, load
-from thrift_wire.codec import Format
-from thrift_wire.methods import MethodSpec, ServiceMethods, probe
 from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.calculator import Calculator
+from thrift_wire.codec import Format
+from thrift_wire.methods import MethodSpec, ServiceMethods, probe
+
+if TYPE_CHECKING:
+    from gateway.idl.document import Document
 
 # Our own backends read every format; THeader carries the request id to their logs.
 # Any other service gets plain framed calls, which every standard server reads.
@@ -64,17 +69,60 @@ class ServiceConfig:
         return ServiceTypes(self.types.name, {n: m for n, m in self.types.methods.items() if self.exposes(n)})
 
 
-def load_all(settings: Settings) -> dict[str, ServiceConfig]:
-    """Every configured service, calculator and cache first; raises ConfigError."""
+def load_all(settings: Settings, *, fresh: bool = False) -> dict[str, ServiceConfig]:
+    """Every configured service, calculator and cache first (unless they are off);
+    raises ConfigError.
+
+    An IDL file is read and parsed once per process - or, with ``fresh``, again now
+    (Gunicorn's master, at start and on each SIGHUP). The workers it forks find the
+    master's last good parse here and build their classes from that, so a file that
+    changed and no longer loads is not their problem: the master logs it in one line and
+    keeps what it had (``_keep_last_good``)."""
     services = {
-        name: replace(_service(name, f"GATEWAY_{name.upper()}_ADDRS", module, getattr(settings, name), own=True),
+        name: replace(_service(name, f"GATEWAY_{name.upper()}_ADDRS", module, target, own=True),
                       **_OWN_SPREAD[name])
         for name, module in OWN_SERVICES.items()
+        if (target := getattr(settings, name)) is not None
     }
     for rpc in settings.rpc_services:
-        variable = f"GATEWAY_RPC_SERVICES ({rpc.name}={rpc.module})"
-        services[rpc.name] = _service(rpc.name, variable, _import(variable, rpc), rpc.target, own=False)
+        variable = f"GATEWAY_RPC_SERVICES ({rpc.name}={rpc.source})"
+        if rpc.idl_file:
+            module, types = _from_idl_file(variable, rpc, settings.idl_include_dirs, fresh)
+            services[rpc.name] = _service(rpc.name, variable, module, rpc.target, own=False, types=types)
+        else:
+            services[rpc.name] = _service(rpc.name, variable, _import(variable, rpc), rpc.target, own=False)
     return services
+
+
+# The last good parse of each IDL file entry, by (file, include folders): made in
+# Gunicorn's master and inherited by the workers it forks.
+_PARSED: dict[tuple[str, tuple[str, ...]], Document] = {}
+
+
+def _from_idl_file(variable: str, rpc: RpcService, include_dirs: tuple[str, ...],
+                   fresh: bool) -> tuple[ModuleType, ServiceTypes]:
+    # Imported here: only a gateway with an IDL file entry needs the parser (Lark).
+    from gateway.idl.document import load_documents
+    from gateway.idl.reader import service_of
+
+    key = (rpc.idl_file, include_dirs)
+    try:
+        if fresh or key not in _PARSED:
+            try:
+                _PARSED[key] = load_documents(rpc.idl_file, include_dirs)
+            except IdlError as err:
+                if key not in _PARSED:
+                    raise
+                _keep_last_good(variable, err)
+        return service_of(_PARSED[key], rpc.service)
+    except IdlError as err:
+        raise ConfigError(f"{variable}: {err}") from None
+
+
+def _keep_last_good(variable: str, err: IdlError) -> None:
+    # A reload (SIGHUP) whose IDL no longer loads changes nothing: the workers go on with
+    # the version that loaded last. One line, where the master's log goes.
+    print(f"gateway: reload: {variable}: {err}; keeping the version that loaded before", file=sys.stderr, flush=True)
 
 
 def _import(variable: str, rpc: RpcService) -> ModuleType:
@@ -82,16 +130,18 @@ def _import(variable: str, rpc: RpcService) -> ModuleType:
         module = importlib.import_module(rpc.module)
     except ImportError as err:
         raise ConfigError(f"{variable}: cannot import {rpc.module}: {err} (is its IDL under thrift_idl/ "
-                          f"with `namespace py thrift_idl.gen.<name>`, and was `make idl` run?)") from None
+                          f"with `namespace py thrift_idl.gen.<name>`, and was `make idl` run? Or name "
+                          "the IDL file itself: name=PATH.thrift:Service@host:port)") from None
     if not hasattr(module, "Iface") or not hasattr(module, "Client"):
         raise ConfigError(f"{variable}: {rpc.module} is not a generated Thrift service module")
     return module
 
 
-def _service(name: str, variable: str, module: ModuleType, target: Target, *, own: bool) -> ServiceConfig:
+def _service(name: str, variable: str, module: ModuleType, target: Target, *, own: bool,
+             types: ServiceTypes | None = None) -> ServiceConfig:
     try:
         methods = ServiceMethods(module)
-        types = load(module)
+        types = types or load(module)
     except (IdlError, AttributeError, ImportError) as err:
         raise ConfigError(f"{variable}: the IDL of {module.__name__} does not load: {err}") from None
     try:

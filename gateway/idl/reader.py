@@ -21,8 +21,19 @@ from thrift.Thrift import TFrozenDict, TType
 from thrift.TRecursive import fix_spec
 
 from gateway.idl import runtime
-from gateway.idl.document import (BASE_TYPES, ConstValue, Document, EnumDef, FieldDef, IdlFileError, ServiceDef,
-                                  StructDef, TypedefDef, TypeExpr, load_documents)
+from gateway.idl.document import (
+    BASE_TYPES,
+    ConstValue,
+    Document,
+    EnumDef,
+    FieldDef,
+    IdlFileError,
+    ServiceDef,
+    StructDef,
+    TypedefDef,
+    TypeExpr,
+    load_documents,
+)
 from gateway.idl.model import Enum, Field, ListOf, MapOf, Method, Scalar, ServiceTypes, SetOf, Struct
 
 # Each load registers its modules under a name of its own (thrift_wire.methods finds a
@@ -45,7 +56,12 @@ def load_service(path: str | os.PathLike[str], service: str,
     are searched after the including file's own folder, like the compiler's ``-I``.
     Raises ``IdlFileError`` (a ``ValueError``) with a one-line message.
     """
-    root = load_documents(path, include_dirs)
+    return service_of(load_documents(path, include_dirs), service)
+
+
+def service_of(root: Document, service: str) -> tuple[ModuleType, ServiceTypes]:
+    """``load_service`` for a file already parsed (``document.load_documents``): new
+    classes every time, so a worker builds its own from the master's parse."""
     loaded = Loaded(root, f"{MODULE_PREFIX}.l{next(_LOADS)}")  # the whole file is checked, used or not
     if service not in root.services:
         known = ", ".join(sorted(root.services)) or "none"

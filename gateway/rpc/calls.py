@@ -13,10 +13,10 @@ from typing import Any
 
 from thrift.Thrift import TException
 
-from gateway.rpc import transcode
-from gateway.upstream.services import Backends, Service
 from gateway.errors import GatewayError, NotFound, snake_case
 from gateway.idl.model import Enum, ListOf, MapOf, Method, ServiceTypes, SetOf, Struct
+from gateway.rpc import transcode
+from gateway.upstream.services import Backends, Service
 from thrift_wire.methods import ServiceMethods
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from gateway.security.auth import Client
 from gateway.errors import Forbidden
+from gateway.security.auth import Client
 
 CLIENT_ENVIRON_KEY = "gateway.client"
 

@@ -19,16 +19,16 @@ from thrift.Thrift import TApplicationException, TException
 from uhashring import HashRing
 
 from gateway import errors, metrics
-from gateway.errors import snake_case
-from gateway.upstream.balancer import Balancer, RetryBudget
-from gateway.idl.catalog import ServiceConfig, load_all
-from gateway.upstream.discovery import NameResolver, is_name, resolve
 from gateway.config import Address, ConfigError, Settings
-from gateway.upstream.pool import ConnectionPool
+from gateway.errors import snake_case
+from gateway.idl.catalog import ServiceConfig, load_all
+from gateway.upstream.balancer import Balancer, RetryBudget
 from gateway.upstream.connection import thrift_opener
+from gateway.upstream.discovery import NameResolver, is_name, resolve
+from gateway.upstream.pool import ConnectionPool
+from telemetry.tracing import IdsOnly, Tracer
 from thrift_wire.headers import TRACEPARENT_KEY, TRACESTATE_KEY
 from thrift_wire.methods import MethodSpec, ServiceMethods
-from telemetry.tracing import IdsOnly, Tracer
 
 log = logging.getLogger(__name__)
 

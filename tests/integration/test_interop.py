@@ -11,13 +11,14 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 import requests
 
-from tests.harness import Backend, Gateway, Process, wait_for
+from tests.harness import ROOT, Backend, Gateway, Process, wait_for
 from tests.problems import assert_problem
 
 # (name in /rpc, server flags, address options)
@@ -93,8 +94,14 @@ CALLS: list[tuple[str, dict[str, Any], Any]] = [
 
 
 @pytest.fixture(scope="module")
-def interop(log_dir: Path) -> Iterator[tuple[Gateway, dict[str, Backend]]]:
+def interop(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, dict[str, Backend]]]:
     procs: list[Process] = []
+    # The same IDL read at run time from a folder outside the project, no compiler on PATH:
+    # each server is also configured as <name>_idl, the gateway reading only the .thrift file.
+    idl_dir = tmp_path_factory.mktemp("idl")
+    for name in ("interop.thrift", "interop_base.thrift"):
+        shutil.copy(ROOT / "tests" / "idl" / name, idl_dir / name)
+    empty_path = tmp_path_factory.mktemp("no-thrift-here")
     try:
         servers = {}
         for name, flags, _ in CONFIGS:
@@ -102,11 +109,16 @@ def interop(log_dir: Path) -> Iterator[tuple[Gateway, dict[str, Backend]]]:
             procs.append(servers[name])
         entries = [f"{name}=tests.gen.interop.Interop@{servers[name].address}?{options}"
                    for name, _, options in CONFIGS]
+        entries += [f"{name}_idl={idl_dir}/interop.thrift:Interop@{servers[name].address}?{options}"
+                    for name, _, options in CONFIGS]
         entries.append(f"second=tests.gen.interop.SecondService@{servers['muxed'].address}?multiplexed=SecondService")
+        entries.append(f"second_idl={idl_dir}/interop.thrift:SecondService@{servers['muxed'].address}"
+                       "?multiplexed=SecondService")
         calculator, cache = Backend("calculator", log_dir), Backend("cache", log_dir)
         procs += [calculator, cache]
         gateway = Gateway(log_dir, [calculator.address], [cache.address], workers=2,
-                          env={"GATEWAY_RPC_SERVICES": ";".join(entries), "GATEWAY_CALL_TIMEOUT_MS": "3000"})
+                          env={"GATEWAY_RPC_SERVICES": ";".join(entries), "GATEWAY_CALL_TIMEOUT_MS": "3000",
+                               "PATH": str(empty_path)})
         procs.append(gateway)
         yield gateway, servers
     finally:
@@ -118,7 +130,7 @@ def rpc(url: str, service: str, method: str, body: Any) -> requests.Response:
     return requests.post(f"{url}/rpc/{service}/{method}", data=json.dumps(body), timeout=10)
 
 
-@pytest.mark.parametrize("service", NAMES)
+@pytest.mark.parametrize("service", NAMES + [f"{name}_idl" for name in NAMES])
 def test_every_method_through_rpc(interop: tuple[Gateway, dict[str, Backend]], service: str) -> None:
     url = interop[0].url
     failures = []
@@ -164,6 +176,7 @@ def test_oneway(interop: tuple[Gateway, dict[str, Backend]], service: str) -> No
 def test_a_second_service_multiplexed_beside_the_first(interop: tuple[Gateway, dict[str, Backend]]) -> None:
     url = interop[0].url
     assert rpc(url, "second", "secondtestString", {"thing": "x"}).json() == {"result": 'testString("x")'}
+    assert rpc(url, "second_idl", "secondtestString", {"thing": "x"}).json() == {"result": 'testString("x")'}
     assert rpc(url, "muxed", "testString", {"thing": "y"}).json() == {"result": "y"}
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import requests
 
 from backends import snapshot
-
 from tests.harness import ROOT, free_port, wait_for
 
 

@@ -14,9 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from gateway.security.auth import ApiKeys, Client, authenticator
 from gateway.config import ConfigError, Settings
 from gateway.errors import Unauthenticated
+from gateway.security.auth import ApiKeys, Client, authenticator
 from tests.harness import ROOT
 
 SECRET = "s" * 40

@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 
 from gateway import errors
-from gateway.upstream.services import Service
-from gateway.upstream.balancer import Balancer, RetryBudget
 from gateway.config import Address
+from gateway.upstream.balancer import Balancer, RetryBudget
+from gateway.upstream.services import Service
 from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.calculator import Calculator
 from thrift_wire.methods import ServiceMethods

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.idl.catalog import load_all
 from gateway.config import Address, ConfigError, Settings, Target
+from gateway.idl.catalog import load_all
 
 
 def test_defaults() -> None:
@@ -137,3 +137,28 @@ def test_host_port_addresses(address: str, host: str, port: int) -> None:
                   "GATEWAY_DNS_SERVERS": settings.dns_servers,
                   "GATEWAY_RPC_SERVICES": settings.rpc_services and settings.rpc_services[0].addrs}[name]
         assert parsed == (Address("127.0.0.1", 9100), Address(host, port))
+
+
+def test_an_idl_file_entry_and_its_include_dirs() -> None:
+    s = Settings.from_env({
+        "GATEWAY_RPC_SERVICES": "users=idl/users.thrift:Users@10.0.0.7:9300?transport=buffered;"
+                                "t=/srv/a@b/t.thrift:shared.ThriftTest@[::1]:9",
+        "GATEWAY_IDL_INCLUDE_DIRS": "/srv/idl:shared::",
+    })
+    users, t = s.rpc_services
+    assert (users.name, users.module, users.idl_file, users.service) == ("users", "", "idl/users.thrift", "Users")
+    assert users.target.transport == "buffered" and users.source == "idl/users.thrift:Users"
+    assert (t.idl_file, t.service, str(t.target.addrs[0])) == ("/srv/a@b/t.thrift", "shared.ThriftTest", "[::1]:9")
+    assert s.idl_include_dirs == ("/srv/idl", "shared")
+
+
+@pytest.mark.parametrize("entry", ["u=users.thrift@h:1", "u=users.thrift:@h:1", "u=users.thrift:U-x@h:1",
+                                   "u=users.thrift:Users", "U=users.thrift:Users@h:1"])
+def test_a_bad_idl_file_entry_is_one_line_naming_the_variable(entry: str) -> None:
+    with pytest.raises(ConfigError, match="GATEWAY_RPC_SERVICES"):
+        Settings.from_env({"GATEWAY_RPC_SERVICES": entry})
+
+
+def test_the_built_in_services_can_be_off() -> None:
+    s = Settings.from_env({"GATEWAY_CALCULATOR_ADDRS": "off", "GATEWAY_CACHE_ADDRS": " OFF "})
+    assert s.calculator is None and s.cache is None

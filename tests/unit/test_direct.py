@@ -8,19 +8,19 @@ from typing import Any
 import pytest
 from werkzeug.test import Client
 
-from gateway.http import handlers
 from gateway import errors
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.http import handlers
 from gateway.http.direct import DirectRoutes
 from gateway.http.routes import table
-
-ROUTES = table()
 from gateway.http.routing import RouteMatcher
 from gateway.rpc.calls import Rpc
-from tests.stubs import StubBackends
+from tests.stubs import StubBackends, builtin_services
 from thrift_idl.gen.cache import ttypes as cache_types
 from thrift_idl.gen.calculator.ttypes import CalculatorError
+
+ROUTES = table(builtin_services())
 
 
 def _never(environ: dict[str, Any], start_response: Any) -> list[bytes]:

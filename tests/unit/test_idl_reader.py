@@ -30,10 +30,9 @@ from thrift.protocol.TJSONProtocol import TJSONProtocol
 from thrift.Thrift import TException, TType
 from thrift.transport.TTransport import TMemoryBuffer
 
-from gateway.idl.document import IdlFileError
-from gateway.idl.reader import load_service
-from gateway.idl.document import load_documents
+from gateway.idl.document import IdlFileError, load_documents
 from gateway.idl.model import Enum, ListOf, MapOf, Scalar, ServiceTypes, SetOf, Struct, load
+from gateway.idl.reader import load_service
 from thrift_idl import generate, optional_args
 from thrift_wire.methods import ServiceMethods
 

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from gateway.http import rest
 from gateway.app import create_app
-from gateway.upstream.services import Service
-from gateway.idl.catalog import load_all
 from gateway.config import Address, RpcService, Settings, Target
 from gateway.errors import InvalidArgument
+from gateway.http import rest
+from gateway.idl.catalog import load_all
 from gateway.idl.model import Enum, Field, ListOf, Method, Scalar, ServiceTypes, SetOf, Struct
+from gateway.upstream.services import Service
 from tests.gen.rest import ttypes
-from tests.stubs import StubBackends, StubPool
+from tests.stubs import StubBackends, StubPool, builtin_services
 
 I64, I32, STRING = Scalar("i64"), Scalar("i32"), Scalar("string")
 
@@ -134,14 +134,14 @@ def test_the_direct_path_answers_rest_routes_exactly_as_flask_does(method: str, 
 
 
 def test_a_route_the_idl_gives_twice_or_over_a_hand_written_one_stops_start_up() -> None:
-    from gateway.http import routes
     from gateway.config import ConfigError
+    from gateway.http import routes
 
     add = _method(Field(1, "a", STRING, True, {"api.path": "a"}), Field(2, "b", STRING, True, {"api.path": "b"}),
                   annotations={"api.get": "/add/:a/:b"})
     with pytest.raises(ValueError, match=r"two routes for GET /add/<a>/<b>: the route add and svc\.m "
                                          r"\(api\.get = \"/add/:a/:b\"\)"):
-        routes.table([("svc", ServiceTypes("Svc", {"m": add}))])
+        routes.table([*builtin_services(), ("svc", ServiceTypes("Svc", {"m": add}))])
     catalog = load_all(Settings(rpc_services=(RpcService("users", "tests.gen.rest.Users",
                                                          Target((Address("127.0.0.1", 1),))),)))
     routes.check(catalog)  # the test IDL's own routes are fine

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from gateway.http import routing
 from gateway.app import create_app
 from gateway.config import Settings
+from gateway.http import routing
 from gateway.http.routes import table
-
-ROUTES = table()
 from gateway.http.routing import AUTHENTICATED, DEFERRED, OPEN, Pattern, Route, RouteTable, needs
-from tests.stubs import StubBackends
+from tests.stubs import StubBackends, builtin_services
+
+ROUTES = table(builtin_services())
 
 KEYS = {"nothing": (), "reader": ("cache.get",), "adder": ("calculator.add",), "all": ("*",)}
 

@@ -4,8 +4,8 @@ import io
 
 import pytest
 
-from gateway.http import validation
 from gateway.errors import InvalidArgument, InvalidJson, InvalidKey, PayloadTooLarge
+from gateway.http import validation
 
 
 @pytest.mark.parametrize(("text", "value"), [("0", 0), ("-0", 0), ("42", 42), ("-7", -7), ("007", 7),
