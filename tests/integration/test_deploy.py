@@ -135,3 +135,14 @@ def test_the_probes_use_the_probe_listener_with_measured_timeouts() -> None:
     compose_probe = compose["environment"]["GATEWAY_PROBE_BIND"]
     assert f"http://{compose_probe}/healthz" in " ".join(compose["healthcheck"]["test"])
     assert re.search(r"GATEWAY_PROBE_BIND=0\.0\.0\.0:%d\b" % probe_port, (ROOT / "Dockerfile").read_text())
+
+
+def test_the_example_idl_of_the_configmap_loads_and_declares_its_route(tmp_path: Path) -> None:
+    from gateway.http import rest
+    from gateway.idl.reader import load_service
+
+    (idl,) = [doc for doc in yaml.safe_load_all((DEPLOY / "kubernetes" / "idl.yaml").read_text())]
+    (tmp_path / "users.thrift").write_text(idl["data"]["users.thrift"])
+    _, types = load_service(tmp_path / "users.thrift", "Users")
+    (binding,) = rest.plan("users", types)
+    assert (binding.http_method, binding.rule) == ("GET", "/v1/users/<id>")
