@@ -49,6 +49,15 @@ def stack(log_dir: Path) -> Iterator[tuple[Backend, Backend, Gateway]]:
         _stop_all(procs)
 
 
+@pytest.fixture(scope="module")
+def backends(log_dir: Path) -> Iterator[tuple[Backend, Backend]]:
+    """A calculator and a cache for one test module's own gateways."""
+    procs = [Backend("calculator", log_dir), Backend("cache", log_dir)]
+    yield procs[0], procs[1]
+    for proc in procs:
+        proc.stop()
+
+
 @pytest.fixture(scope="session")
 def gw(stack: tuple[Backend, Backend, Gateway]) -> str:
     """The shared gateway's base URL."""

@@ -209,3 +209,18 @@ def assert_closed_by_peer(sock: socket.socket) -> None:
         assert sock.recv(65536) == b""
     except ConnectionResetError:
         pass
+
+
+def process_group_members(pgid: int) -> list[str]:
+    """The pids of a process group's processes that have not exited (zombies count as
+    exited: PID 1 here reaps late)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            members.append(stat.parent.name)
+    return members

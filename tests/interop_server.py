@@ -15,19 +15,12 @@ import sys
 import threading
 from typing import Any
 
-from thrift.protocol.TBinaryProtocol import TBinaryProtocolAcceleratedFactory
-from thrift.protocol.TCompactProtocol import TCompactProtocolAcceleratedFactory
-from thrift.protocol.THeaderProtocol import THeaderProtocolFactory
-from thrift.protocol.TJSONProtocol import TJSONProtocolFactory
-from thrift.server.TServer import TSimpleServer, TThreadedServer
 from thrift.Thrift import TApplicationException
 from thrift.TMultiplexedProcessor import TMultiplexedProcessor
-from thrift.transport.THeaderTransport import THeaderClientType
-from thrift.transport.TSocket import TServerSocket
-from thrift.transport.TTransport import TBufferedTransportFactory, TFramedTransportFactory
 
 from tests.gen.interop import Interop, SecondService
 from tests.gen.interop.ttypes import Insanity, Numberz, Xception, Xception2, Xtruct
+from tests.thrift_servers import serve
 
 
 class InteropHandler:
@@ -88,16 +81,6 @@ class SecondHandler:
         return f'testString("{thing}")'
 
 
-def _protocol_factory(transport: str, protocol: str) -> Any:
-    if transport == "header":
-        client_types = [THeaderClientType.HEADERS, THeaderClientType.FRAMED_BINARY,
-                        THeaderClientType.UNFRAMED_BINARY, THeaderClientType.FRAMED_COMPACT,
-                        THeaderClientType.UNFRAMED_COMPACT]
-        return THeaderProtocolFactory(allowed_client_types=client_types)
-    return {"binary": TBinaryProtocolAcceleratedFactory, "compact": TCompactProtocolAcceleratedFactory,
-            "json": TJSONProtocolFactory}[protocol]()
-
-
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m tests.interop_server")
     p.add_argument("--server", choices=("simple", "threaded"), default="threaded")
@@ -113,24 +96,8 @@ def main() -> int:
         processor = TMultiplexedProcessor()
         processor.registerProcessor("Interop", Interop.Processor(InteropHandler()))
         processor.registerProcessor("SecondService", SecondService.Processor(SecondHandler()))
-    # A THeader server reads its own framing from the raw stream.
-    transport_factory = TFramedTransportFactory() if args.transport == "framed" else TBufferedTransportFactory()
-    socket = TServerSocket(host=args.host, port=args.port)
-    socket.listen()
-    socket.listen = lambda: None  # type: ignore[method-assign] # serve() would listen again
-    if args.server == "simple":
-        server: Any = TSimpleServer(processor, socket, transport_factory, _protocol_factory(args.transport, args.protocol))
-    else:
-        server = TThreadedServer(processor, socket, transport_factory, _protocol_factory(args.transport, args.protocol),
-                                 daemon=True)
-    host, port = socket.handle.getsockname()[:2]
-    print(f"interop listening on {host}:{port}", flush=True)
-    try:
-        server.serve()
-    except KeyboardInterrupt:
-        pass
-    return 0
-
+    return serve("interop", processor, host=args.host, port=args.port, server=args.server,
+                 transport=args.transport, protocol=args.protocol)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,13 +12,9 @@ import argparse
 import sys
 from typing import Any
 
-from thrift.protocol.TBinaryProtocol import TBinaryProtocolAcceleratedFactory
-from thrift.server.TServer import TThreadedServer
-from thrift.transport.TSocket import TServerSocket
-from thrift.transport.TTransport import TFramedTransportFactory
-
 from tests.gen.rest import Users
 from tests.gen.rest.ttypes import Conflict, Counter, Refused, Role, User, UserNotFound
+from tests.thrift_servers import serve
 
 MISSING_ID = 404  # the user id getUser and deleteUser do not find
 I64_MAX = 2 ** 63 - 1
@@ -83,18 +79,7 @@ def main() -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     args = p.parse_args()
-    socket = TServerSocket(host=args.host, port=args.port)
-    socket.listen()
-    socket.listen = lambda: None  # type: ignore[method-assign] # serve() would listen again
-    server = TThreadedServer(Users.Processor(UsersHandler()), socket, TFramedTransportFactory(),
-                             TBinaryProtocolAcceleratedFactory(), daemon=True)
-    host, port = socket.handle.getsockname()[:2]
-    print(f"rest listening on {host}:{port}", flush=True)
-    try:
-        server.serve()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve("rest", Users.Processor(UsersHandler()), host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import ROOT, free_port, wait_for
+from tests.harness import ROOT, free_port, process_group_members, wait_for
 
 STOP_LIMIT_S = 10.0
 
@@ -122,19 +122,6 @@ def test_a_stop_before_the_master_has_its_handlers_ends_cleanly(tmp_path: Path) 
                 proc.wait()
 
 
-def _live_members(pgid: int) -> list[str]:
-    """Processes of a process group that have not exited (zombies count as exited)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(stat.parent.name)
-    return members
-
-
 def test_ctrl_c_at_the_first_answer_stops_all_of_make_run(tmp_path: Path) -> None:
     # scripts/run.sh (make run): both backends and a two-worker gateway; Ctrl-C as soon as
     # the gateway answers stops all three, and the script exits 0.
@@ -149,9 +136,9 @@ def test_ctrl_c_at_the_first_answer_stops_all_of_make_run(tmp_path: Path) -> Non
             wait_for(lambda: _answers(gw), 30, "make run's gateway to answer", interval_s=0.005)
             os.killpg(proc.pid, signal.SIGINT)
             _stopped_cleanly(proc, log, f"make run, attempt {attempt}")
-            wait_for(lambda: not _live_members(proc.pid), STOP_LIMIT_S, "every process of make run to exit")
+            wait_for(lambda: not process_group_members(proc.pid), STOP_LIMIT_S, "every process of make run to exit")
         finally:
-            if _live_members(proc.pid):
+            if process_group_members(proc.pid):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 

@@ -10,21 +10,7 @@ from pathlib import Path
 import requests
 
 from backends import snapshot
-from tests.harness import ROOT, free_port, wait_for
-
-
-def live_members(pgid: int) -> list[str]:
-    """Processes of a process group that have not exited (zombies count as exited)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        state, group = fields[0], int(fields[2])
-        if group == pgid and state != "Z":
-            members.append(stat.parent.name)
-    return members
+from tests.harness import ROOT, free_port, process_group_members, wait_for
 
 
 def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
@@ -57,8 +43,8 @@ def test_make_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) 
         wait_for(snapshotted, 15, "make run's cache to write its snapshot without a stop")
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(40)
-        wait_for(lambda: not live_members(proc.pid), 40, "every process of make run to exit")
+        wait_for(lambda: not process_group_members(proc.pid), 40, "every process of make run to exit")
     finally:
-        if live_members(proc.pid):
+        if process_group_members(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
         print((tmp_path / "run.log").read_text(errors="replace")[-3000:])

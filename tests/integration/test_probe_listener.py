@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import requests
@@ -20,14 +19,6 @@ from tests.problems import assert_problem
 from tests.system_tools import ensure_debian_package
 
 PROBE_TIMEOUT_S = 1.0  # the kubelet's default probe timeout
-
-
-@pytest.fixture(scope="module")
-def backends(log_dir: Path) -> Iterator[tuple[Backend, Backend]]:
-    procs = [Backend("calculator", log_dir), Backend("cache", log_dir)]
-    yield procs[0], procs[1]
-    for proc in procs:
-        proc.stop()
 
 
 def _start(procs: list[Process], log_dir: Path, backends: tuple[Backend, Backend], **env: str) -> tuple[Gateway, str]:

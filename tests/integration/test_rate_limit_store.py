@@ -126,14 +126,6 @@ def test_a_store_that_comes_back_is_used_again(tmp_path: Path, caplog: pytest.Lo
 
 # Through a real gateway: problem documents, bounded answers, one log line per outage.
 
-@pytest.fixture(scope="module")
-def backends(log_dir: Path) -> Iterator[tuple[Backend, Backend]]:
-    procs = [Backend("calculator", log_dir), Backend("cache", log_dir)]
-    yield procs[0], procs[1]
-    for proc in procs:
-        proc.stop()
-
-
 @pytest.mark.parametrize("down", ["refused", "silent"])
 def test_the_gateway_serves_with_a_store_that_is_down(procs: list[Process], log_dir: Path, silent: Silent,
                                                       backends: tuple[Backend, Backend], down: str) -> None:

@@ -12,11 +12,9 @@ from typing import Any, Iterator
 
 import pytest
 import requests
-import schemathesis
-from hypothesis import HealthCheck, given, settings
 
 from tests.harness import Backend, Gateway, wait_for
-from tests.integration.test_openapi import CHECKS
+from tests.integration.test_openapi import fits_the_document
 from tests.problems import assert_problem
 
 
@@ -276,14 +274,4 @@ def test_permissions_are_the_methods_and_exposure_removes_routes(rest: dict[str,
 def test_schemathesis_holds_the_rest_routes_to_the_document(rest: dict[str, Any]) -> None:
     """Generated requests to every annotated route: no 5xx, and every answer's status,
     type and body are what /openapi.json says (the document itself loads as OpenAPI 3)."""
-    schema = schemathesis.openapi.from_url(rest["url"] + "/openapi.json")
-    operations = [result.ok() for result in schema.get_all_operations()]
-    operations = [op for op in operations if op.path.startswith("/v1/")]
-    assert len(operations) == 9
-    for operation in operations:
-        @given(case=operation.as_strategy())
-        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def check(case) -> None:  # type: ignore[no-untyped-def]
-            case.call_and_validate(checks=CHECKS)
-
-        check()
+    assert fits_the_document(rest["url"], paths="/v1/", max_examples=12) == 9
