@@ -5,7 +5,7 @@ stops them. Cases that are compared run alternately (A B A B ...) so that drift 
 shared, noisy machine falls on all of them alike; each figure is the median over rounds.
 Absolute numbers depend on the machine; the ratios are what to read.
 
-    python -m bench.run [--duration 5] [--rounds 5] [--connections 16,64,256,1000]
+    python -m bench.run [--duration 5] [--rounds 5] [--connections 16,64,256,1000] [--only GROUP,...]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
 
 import psutil
 
@@ -30,6 +31,10 @@ from tests.harness import ROOT, Backend, Gateway, Process
 OUT_DIR = ROOT / "bench"
 PUT_SCRIPT = """wrk.method = "PUT"
 wrk.body = '{"value": {"n": 1, "text": "benchmark"}, "ttl": 3600}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+GETME_SCRIPT = """wrk.method = "POST"
+wrk.body = '{}'
 wrk.headers["Content-Type"] = "application/json"
 """
 RPC_ADD_SCRIPT = """wrk.method = "POST"
@@ -177,51 +182,99 @@ class Bench:
         self.log_dir = log_dir
         self.servers: dict[str, Gateway] = {}
         self.backends: dict[str, Backend] = {}
+        self._sink: Any = None  # the OTLP sink, once the tracing gateway has started
         # Pin the load generator to the last core so it does not hop between cores.
         last_core = (os.cpu_count() or 1) - 1
         self.pin = ["taskset", "-c", str(last_core)] if shutil.which("taskset") and last_core > 0 else []
 
-    def start(self, connections: list[int]) -> None:
+    def backend(self, name: str) -> Backend:
+        """The backend ``name`` (calculator, cache, slow, rest), started the first time it
+        is asked for: a run of a few groups starts only what they use."""
+        if name not in self.backends:
+            if name == "rest":
+                # Its handler prints a line per call: to a log file, so the pipe never fills.
+                self.backends[name] = Backend("rest", self.log_dir, module="tests.rest_server")
+            elif name == "slow":
+                self.backends[name] = Backend("calculator", self.log_dir, args=("--delay-ms", "20"))
+            else:
+                self.backends[name] = Backend(name, self.log_dir)
+        return self.backends[name]
+
+    def server_specs(self, connections: list[int]) -> dict[str, Callable[[], Gateway]]:
+        """Every server a case may name, as a function that starts it."""
         log = self.log_dir
-        for name, args in (("calculator", ()), ("cache", ()), ("slow", ("--delay-ms", "20"))):
-            self.backends[name] = Backend("cache" if name == "cache" else "calculator", log, args=args)
-        calc, cache, slow = (self.backends[n].address for n in ("calculator", "cache", "slow"))
+
+        def addr(name: str) -> str:
+            return self.backend(name).address
+
+        def gateway(calc: Sequence[str] | None = None, **kwargs: Any) -> Callable[[], Gateway]:
+            return lambda: Gateway(log, calc if calc is not None else [addr("calculator")], [addr("cache")], **kwargs)
+
         # The default configuration (access log to stdout, metrics, request ids): what users
         # run. Only the connection limit is raised, for the 1000-connection runs.
         quiet = {"GATEWAY_WORKER_CONNECTIONS": str(max(1000, max(connections) + 50))}
-        self.servers["bare"] = Gateway(log, [calc], [cache], env=quiet, app="bench.bare_app:app",
-                                       ready_path="/bare")
-        self.servers["ours"] = Gateway(log, [calc], [cache], env=quiet)
-        self.servers["ours-nolog"] = Gateway(log, [calc], [cache], env={**quiet, "GATEWAY_ACCESS_LOG": ""})
-        self.servers["ours-2w"] = Gateway(log, [calc], [cache], workers=2, env=quiet)
-        # Auth and rate limits on: an API key, a JWT (HS256), each with a limit never reached.
         keys_file = log / "api-keys.txt"
         keys_file.write_text(key_line("bench", BENCH_API_KEY, ["*"]) + "\n")
         limited = {**quiet, "GATEWAY_RATE_LIMIT": "1000000/second"}
-        self.servers["ours-apikey"] = Gateway(log, [calc], [cache], env={
-            **limited, "GATEWAY_AUTH": "api_key", "GATEWAY_API_KEYS_FILE": str(keys_file)})
-        self.servers["ours-jwt"] = Gateway(log, [calc], [cache], env={
-            **limited, "GATEWAY_AUTH": "jwt", "GATEWAY_JWT_SECRET": BENCH_JWT_SECRET})
-        # Tracing on: spans exported over OTLP/HTTP to a sink that accepts and drops them.
-        self._sink = _span_sink()
-        self.servers["ours-otel"] = Gateway(log, [calc], [cache], env={
-            **quiet, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self._sink.server_address[1]}"})
+
+        def otel() -> Gateway:
+            # Tracing on: spans exported over OTLP/HTTP to a sink that accepts and drops them.
+            self._sink = _span_sink()
+            endpoint = f"http://127.0.0.1:{self._sink.server_address[1]}"
+            return gateway(env={**quiet, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint})()
+
+        def idl_vs_generated() -> Gateway:
+            # One gateway, the same Calculator twice: read from its .thrift file at start-up,
+            # and through the module Apache's compiler generated from that file.
+            target = f"{addr('calculator')}?transport=header"
+            services = (f"calc_idl={ROOT / 'thrift_idl' / 'calculator.thrift'}:Calculator@{target};"
+                        f"calc_gen=thrift_idl.gen.calculator.Calculator@{target}")
+            return gateway(env={**quiet, "GATEWAY_RPC_SERVICES": services})()
+
+        def rest() -> Gateway:
+            services = f"users=tests.gen.rest.Users@{addr('rest')}"
+            return gateway(env={**quiet, "GATEWAY_RPC_SERVICES": services})()
+
+        specs: dict[str, Callable[[], Gateway]] = {
+            "bare": gateway(env=quiet, app="bench.bare_app:app", ready_path="/bare"),
+            "pooled": gateway(env=quiet, app="bench.pooled_app:app", ready_path="/add/1/1"),
+            "ours": gateway(env=quiet),
+            "ours-nolog": gateway(env={**quiet, "GATEWAY_ACCESS_LOG": ""}),
+            "ours-2w": gateway(workers=2, env=quiet),
+            # Auth and rate limits on: an API key, a JWT (HS256), each with a limit never reached.
+            "ours-apikey": gateway(env={**limited, "GATEWAY_AUTH": "api_key",
+                                        "GATEWAY_API_KEYS_FILE": str(keys_file)}),
+            "ours-jwt": gateway(env={**limited, "GATEWAY_AUTH": "jwt", "GATEWAY_JWT_SECRET": BENCH_JWT_SECRET}),
+            "ours-otel": otel,
+            "ours-idl": idl_vs_generated,
+            "ours-rest": rest,
+            "seed": gateway(workers=4, env=quiet, app="bench.seed_app:app", gunicorn_args=["-k", "sync"],
+                            ready_path="/add/1/1"),
+            "ours-2w-slow": lambda: gateway([addr("slow")], workers=2, env=quiet)(),
+            "seed-slow": lambda: gateway([addr("slow")], workers=4, env=quiet, app="bench.seed_app:app",
+                                         gunicorn_args=["-k", "sync"], ready_path="/add/1/1")(),
+        }
         # The same calculator, reached in other wire formats (it reads them all).
         for name, options in FORMATS.items():
-            self.servers[f"ours-{name}"] = Gateway(log, [f"{calc}?{options}"], [cache], env=quiet)
-        self.servers["seed"] = Gateway(log, [calc], [cache], workers=4, env=quiet, app="bench.seed_app:app",
-                                       gunicorn_args=["-k", "sync"], ready_path="/add/1/1")
-        self.servers["ours-2w-slow"] = Gateway(log, [slow], [cache], workers=2, env=quiet)
-        self.servers["seed-slow"] = Gateway(log, [slow], [cache], workers=4, env=quiet, app="bench.seed_app:app",
-                                            gunicorn_args=["-k", "sync"], ready_path="/add/1/1")
-        import requests
+            specs[f"ours-{name}"] = (lambda options=options:
+                                     gateway([f"{addr('calculator')}?{options}"], env=quiet)())
+        return specs
 
-        requests.put(f"{self.servers['ours'].url}/cache/{BENCH_KEY}", json={"value": {"n": 1, "text": "benchmark"}})
+    def start(self, connections: list[int], needed: Iterable[str]) -> None:
+        """Start the servers ``needed`` (keys of ``server_specs``) and their backends."""
+        specs = self.server_specs(connections)
+        for name in dict.fromkeys(needed):
+            self.servers[name] = specs[name]()
+        if "ours" in self.servers:
+            import requests
+
+            requests.put(f"{self.servers['ours'].url}/cache/{BENCH_KEY}",
+                         json={"value": {"n": 1, "text": "benchmark"}})
 
     def stop(self) -> None:
         for proc in [*self.servers.values(), *self.backends.values()]:
             proc.stop()
-        if getattr(self, "_sink", None) is not None:
+        if self._sink is not None:
             self._sink.shutdown()
 
     def drive(self, url: str, connections: int, script: str | None = None) -> str:
@@ -269,11 +322,16 @@ class Bench:
                       f"p99 {run.p99_ms:8.2f} ms  errors {run.errors}", flush=True)
 
 
+# Issue 28's limit row: bench/pooled_app.py, Apache's client from a deque, nothing else.
+POOLED = "minimal pooled call (Apache client, deque): GET /add"
+
+
 def groups(connections: list[int]) -> dict[str, list[Case]]:
     return {
         "overhead (1 worker, 64 connections)": [
             Case("bare stack: GET /bare", "bare", "/bare"),
             Case("bare WSGI route, no Flask: GET /bare-wsgi", "bare", "/bare-wsgi"),
+            Case(POOLED, "pooled", "/add/2/3"),
             Case("gateway: GET /add", "ours", "/add/2/3"),
             Case("gateway, access log off: GET /add", "ours-nolog", "/add/2/3"),
             Case("gateway: POST /calc (JSON body)", "ours", "/calc", script=CALC_SCRIPT),
@@ -294,6 +352,14 @@ def groups(connections: list[int]) -> dict[str, list[Case]]:
         "wire formats (1 worker, 64 connections, GET /add)": [
             Case("header/binary (the default): GET /add", "ours", "/add/2/3"),
             *(Case(f"{name.replace('-', '/')}: GET /add", f"ours-{name}", "/add/2/3") for name in FORMATS),
+        ],
+        "IDL file vs generated module (1 worker, 64 connections, POST /rpc add)": [
+            Case("generated module: POST /rpc/calc_gen/add", "ours-idl", "/rpc/calc_gen/add", script=RPC_ADD_SCRIPT),
+            Case("IDL file: POST /rpc/calc_idl/add", "ours-idl", "/rpc/calc_idl/add", script=RPC_ADD_SCRIPT),
+        ],
+        "REST route vs /rpc (1 worker, 64 connections, Users.getMe)": [
+            Case("POST /rpc/users/getMe", "ours-rest", "/rpc/users/getMe", script=GETME_SCRIPT),
+            Case("annotated REST route: GET /v1/users/me", "ours-rest", "/v1/users/me"),
         ],
         "workers (64 connections)": [
             Case("gateway 1 worker: GET /add", "ours", "/add/2/3"),
@@ -320,59 +386,113 @@ class Check:
     ok: bool
 
 
+class _NotRun(KeyError):
+    """A check needs a case that this run left out (``--only``)."""
+
+
 def checks(g: dict[str, list[Case]], connections: list[int]) -> list[Check]:
-    """Issue 15's targets, plus every ratio reported against both bare routes."""
+    """The open issues' targets (15, 24, 25, 28), plus every ratio reported against both
+    bare routes and the minimal pooled call. A check whose cases did not run (``--only``)
+    is left out."""
     by_name = {c.name: c for cases in g.values() for c in cases}
 
+    def case(name: str) -> Case:
+        if name not in by_name:
+            raise _NotRun(name)
+        return by_name[name]
+
     def rps(name: str) -> float:
-        return by_name[name].median("rps")
+        return case(name).median("rps")
 
     def cpu(name: str) -> float:
-        return by_name[name].cpu_us_per_request()
+        return case(name).cpu_us_per_request()
 
-    def at_least(what: str, value: float, target: float) -> Check:
-        return Check(what, value, f">= {target:g}", value >= target)
+    # Each check is made when the list is walked, so that one whose cases did not run can be skipped.
+    def at_least(what: str, value: Callable[[], float], target: float) -> Callable[[], Check]:
+        def check() -> Check:
+            v = value()
+            return Check(what, v, f">= {target:g}", v >= target)
+        return check
 
-    def reported(what: str, value: float) -> Check:
-        return Check(what, value, "(reported)", True)
+    def below(what: str, value: Callable[[], float], target: float) -> Callable[[], Check]:
+        def check() -> Check:
+            v = value()
+            return Check(what, v, f"< {target:g}", v < target)
+        return check
 
-    flask, wsgi = rps("bare stack: GET /bare"), rps("bare WSGI route, no Flask: GET /bare-wsgi")
-    add, cache_get = rps("gateway: GET /add"), rps("gateway: GET /cache/<key>")
-    rpc_add = rps("gateway: POST /rpc/calculator/add")
-    call_cpu = cpu("gateway: GET /add") - cpu("bare WSGI route, no Flask: GET /bare-wsgi")
-    out = [
-        at_least("/add vs bare WSGI route", add / wsgi, 0.70),
-        at_least("cache GET vs bare WSGI route", cache_get / wsgi, 0.65),
-        at_least("POST /rpc/calculator/add vs bare WSGI route", rpc_add / wsgi, 0.60),
-        Check("backend call's CPU, µs/request (/add minus bare WSGI)", call_cpu, "< 60", call_cpu < 60),
-        reported("/add vs bare stack (Flask)", add / flask),
-        reported("cache GET vs bare stack (Flask)", cache_get / flask),
-        reported("POST /rpc/calculator/add vs bare stack (Flask)", rpc_add / flask),
-        reported("POST /calc vs bare WSGI route", rps("gateway: POST /calc (JSON body)") / wsgi),
-        reported("cache PUT vs bare WSGI route", rps("gateway: PUT /cache/<key>") / wsgi),
-        reported("cache PUT vs bare stack (Flask)", rps("gateway: PUT /cache/<key>") / flask),
-        reported("access log off vs on (the default), GET /add", rps("gateway, access log off: GET /add") / add),
-        reported("transcoded /rpc/calculator/add vs /add", rpc_add / add),
+    def reported(what: str, value: Callable[[], float]) -> Callable[[], Check]:
+        return lambda: Check(what, value(), "(reported)", True)
+
+    flask, wsgi = "bare stack: GET /bare", "bare WSGI route, no Flask: GET /bare-wsgi"
+    add, cache_get = "gateway: GET /add", "gateway: GET /cache/<key>"
+    rpc_add, put = "gateway: POST /rpc/calculator/add", "gateway: PUT /cache/<key>"
+    header = "header/binary (the default): GET /add"
+    auth_off, tracing_off = "auth off (the default): GET /add", "tracing off (the default): GET /add"
+    wanted: list[Callable[[], Check]] = [
+        # Issue 28: the gateway against the least a pooled call can cost on this design.
+        at_least("/add vs minimal pooled call", lambda: rps(add) / rps(POOLED), 0.85),
+        reported("gateway's own CPU, µs/request (/add minus minimal pooled call)", lambda: cpu(add) - cpu(POOLED)),
+        reported("minimal pooled call vs bare WSGI route", lambda: rps(POOLED) / rps(wsgi)),
+        reported("a pooled call's CPU, µs/request (minimal pooled call minus bare WSGI)",
+                 lambda: cpu(POOLED) - cpu(wsgi)),
+        reported("POST /rpc/calculator/add vs minimal pooled call", lambda: rps(rpc_add) / rps(POOLED)),
+        # Issue 24: a service read from its .thrift file costs what its generated module does.
+        at_least("/rpc through the IDL file vs the generated module",
+                 lambda: rps("IDL file: POST /rpc/calc_idl/add") / rps("generated module: POST /rpc/calc_gen/add"),
+                 0.95),
+        reported("gateway CPU per request, IDL file / generated module",
+                 lambda: cpu("IDL file: POST /rpc/calc_idl/add") / cpu("generated module: POST /rpc/calc_gen/add")),
+        # Issue 25: an annotated route's binding plan is made at start-up, not per request.
+        at_least("annotated GET /v1/users/me vs POST /rpc/users/getMe",
+                 lambda: rps("annotated REST route: GET /v1/users/me") / rps("POST /rpc/users/getMe"), 0.95),
+        reported("gateway CPU per request, REST route / /rpc",
+                 lambda: cpu("annotated REST route: GET /v1/users/me") / cpu("POST /rpc/users/getMe")),
+        # Issue 15.
+        at_least("/add vs bare WSGI route", lambda: rps(add) / rps(wsgi), 0.70),
+        at_least("cache GET vs bare WSGI route", lambda: rps(cache_get) / rps(wsgi), 0.65),
+        at_least("POST /rpc/calculator/add vs bare WSGI route", lambda: rps(rpc_add) / rps(wsgi), 0.60),
+        below("backend call's CPU, µs/request (/add minus bare WSGI)", lambda: cpu(add) - cpu(wsgi), 60),
+        reported("/add vs bare stack (Flask)", lambda: rps(add) / rps(flask)),
+        reported("cache GET vs bare stack (Flask)", lambda: rps(cache_get) / rps(flask)),
+        reported("POST /rpc/calculator/add vs bare stack (Flask)", lambda: rps(rpc_add) / rps(flask)),
+        reported("POST /calc vs bare WSGI route", lambda: rps("gateway: POST /calc (JSON body)") / rps(wsgi)),
+        reported("cache PUT vs bare WSGI route", lambda: rps(put) / rps(wsgi)),
+        reported("cache PUT vs bare stack (Flask)", lambda: rps(put) / rps(flask)),
+        reported("access log off vs on (the default), GET /add",
+                 lambda: rps("gateway, access log off: GET /add") / rps(add)),
+        reported("transcoded /rpc/calculator/add vs /add", lambda: rps(rpc_add) / rps(add)),
         *(reported(f"{name.replace('-', '/')} vs header/binary, GET /add",
-                   rps(f"{name.replace('-', '/')}: GET /add") / rps("header/binary (the default): GET /add"))
+                   lambda name=name: rps(f"{name.replace('-', '/')}: GET /add") / rps(header))
           for name in FORMATS),
         reported("API key + rate limit vs auth off, GET /add",
-                 rps("API key + rate limit: GET /add") / rps("auth off (the default): GET /add")),
+                 lambda: rps("API key + rate limit: GET /add") / rps(auth_off)),
         reported("JWT HS256 + rate limit vs auth off, GET /add",
-                 rps("JWT HS256 + rate limit: GET /add") / rps("auth off (the default): GET /add")),
-        reported("tracing on vs off, GET /add",
-                 rps("tracing on, spans exported: GET /add") / rps("tracing off (the default): GET /add")),
-        at_least("2 workers vs 1 worker", rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add"), 1.8),
+                 lambda: rps("JWT HS256 + rate limit: GET /add") / rps(auth_off)),
+        reported("tracing on vs off, GET /add", lambda: rps("tracing on, spans exported: GET /add") / rps(tracing_off)),
+        # No target (issue 28): on 2 cores shared with wrk and the backend it measures the machine.
+        reported("2 workers vs 1 worker",
+                 lambda: rps("gateway 2 workers: GET /add") / rps("gateway 1 worker: GET /add")),
         at_least("gateway vs seed design, 20 ms backend",
-                 rps("gateway 2 workers, 20 ms backend") / rps("seed design, 20 ms backend"), 15),
-        reported("pooled vs seed design, fast backend", add / rps("seed design (4 sync, new conn): /add")),
+                 lambda: rps("gateway 2 workers, 20 ms backend") / rps("seed design, 20 ms backend"), 15),
+        reported("pooled vs seed design, fast backend", lambda: rps(add) / rps("seed design (4 sync, new conn): /add")),
     ]
     top = max(connections)
-    case = by_name[f"gateway 1 worker, {top} conns"]
-    little_ms = top / case.median("rps") * 1000
-    ratio = case.median("p99_ms") / little_ms
-    out.append(Check(f"p99 / Little's-law mean at {top} conns", ratio, "<= 1.5", ratio <= 1.5))
-    out.append(Check(f"errors at {top} conns (1 worker)", case.errors, "== 0", case.errors == 0))
+
+    def little() -> Check:
+        c = case(f"gateway 1 worker, {top} conns")
+        ratio = c.median("p99_ms") / (top / c.median("rps") * 1000)
+        return Check(f"p99 / Little's-law mean at {top} conns", ratio, "<= 1.5", ratio <= 1.5)
+
+    def errors() -> Check:
+        n = case(f"gateway 1 worker, {top} conns").errors
+        return Check(f"errors at {top} conns (1 worker)", n, "== 0", n == 0)
+
+    out = []
+    for make in [*wanted, little, errors]:
+        try:
+            out.append(make())
+        except _NotRun:
+            pass
     return out
 
 
@@ -435,24 +555,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="rounds per case; medians are reported (default %(default)s)")
     p.add_argument("--connections", default="16,64,256,1000", help="connection counts for the chart")
     p.add_argument("--out", type=Path, default=OUT_DIR, help="where results.md and chart.png go")
-    p.add_argument("--only", default="", help="run only the groups whose title starts with this (e.g. overhead); "
-                   "prints the table, writes nothing")
+    p.add_argument("--only", default="", help="run only the groups whose title starts with one of these, "
+                   "comma-separated (e.g. overhead,IDL file,REST); prints the tables and the checks their cases "
+                   "allow, writes nothing")
     args = p.parse_args(argv)
     connections = [int(c) for c in args.connections.split(",")]
     g = groups(connections)
     if args.only:
-        g = {title: cases for title, cases in g.items() if title.startswith(args.only)}
+        prefixes = [o.strip() for o in args.only.split(",") if o.strip()]
+        g = {title: cases for title, cases in g.items() if any(title.startswith(o) for o in prefixes)}
+        if not g:
+            p.error(f"--only {args.only!r} matches no group")
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         bench = Bench(args.duration, Path(tmp))
         try:
-            bench.start(connections)
+            bench.start(connections, (c.server for cases in g.values() for c in cases))
             for title, cases in g.items():
                 print(f"{title}:", flush=True)
                 bench.rounds(cases, args.rounds)
         finally:
             bench.stop()
     if args.only:
-        print(report(g, [], args))
+        # A partial run must not overwrite the full results: print only.
+        print(report(g, checks(g, connections), args))
         return 0
     results = checks(g, connections)
     text = report(g, results, args)
