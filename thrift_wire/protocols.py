@@ -16,6 +16,7 @@ Thrift's own, unrelated to the gateway's HTTP JSON.
 
 from __future__ import annotations
 
+import math
 import struct
 from io import BytesIO
 from typing import Any, Callable, NamedTuple
@@ -260,6 +261,13 @@ class _JsonReader(TJSONProtocol):
 
     trans: _Input
 
+    def isJSONNumeric(self, character: bytes) -> bool:  # noqa: N802 - Apache's names
+        # Apache's Python writer puts bare nan, inf and -inf where a double goes, which no
+        # other reader takes - but a Python server answers with them: read them as the
+        # quoted "NaN", "Infinity", "-Infinity" are read. (An integer made of such letters
+        # still fails to parse, as before.)
+        return super().isJSONNumeric(character) or (len(character) == 1 and character in b"aAfFiInNtTyY")
+
     def readJSONString(self, skipContext: bool) -> str:  # noqa: N802 - Apache's names
         if not skipContext:
             self.context.read()
@@ -281,6 +289,20 @@ class _JsonReader(TJSONProtocol):
         return super().readJSONString(True)
 
 
+class _JsonWriter(TJSONProtocol):
+    """Apache's TJSONProtocol writer, but for the doubles JSON has no number for: Thrift's
+    JSON protocol writes NaN and the infinities as the strings "NaN", "Infinity" and
+    "-Infinity" (Apache's C++ and Java libraries do, and every reader, Python's included,
+    takes them); Python's writer puts bare ``nan``/``inf`` on the wire, which no reader
+    takes - the server drops the connection."""
+
+    def writeDouble(self, dbl: float) -> None:  # noqa: N802 - Apache's names
+        if math.isfinite(dbl):
+            super().writeDouble(dbl)
+        else:
+            self.writeJSONString("NaN" if math.isnan(dbl) else "Infinity" if dbl > 0 else "-Infinity")
+
+
 class JsonProtocol(Protocol):
     """Apache's TJSONProtocol: ``[1,"name",type,seqid,{struct}]``."""
 
@@ -291,7 +313,7 @@ class JsonProtocol(Protocol):
 
     def encode(self, name: bytes, mtype: int, seqid: int, value: Any, spec: list[Any]) -> bytes:
         out = TMemoryBuffer()
-        proto = TJSONProtocol(out)
+        proto = _JsonWriter(out)
         proto.writeMessageBegin(name.decode("utf-8"), mtype, seqid)
         if spec is APPLICATION_EXCEPTION_SPEC or isinstance(value, TApplicationException):
             value.write(proto)
