@@ -59,6 +59,13 @@ class Dispatcher:
         spec = found[0]
         return spec.args_class(), spec.args_spec
 
+    def refuse(self, call: IncomingCall, message: str) -> Reply | None:
+        """A TApplicationException in place of running the call (None for a oneway one)."""
+        if call.type == TMessageType.ONEWAY:
+            return None
+        error = TApplicationException(TApplicationException.INTERNAL_ERROR, message)
+        return Reply(call.name, TMessageType.EXCEPTION, error, APPLICATION_EXCEPTION_SPEC, error)
+
     def answer(self, call: IncomingCall) -> Reply | None:
         """The reply to ``call``, or None for a oneway call."""
         found = self._find(call.name) if call.args is not None else None

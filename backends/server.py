@@ -31,7 +31,13 @@ from backends.dispatch import Dispatcher
 from telemetry import tracing
 from telemetry.tracing import IdsOnly, Tracer
 from thrift_wire.codec import FrameError, IncomingCall, ServerCodec, detect
-from thrift_wire.headers import REQUEST_ID_KEY, TRACEPARENT_KEY, TRACESTATE_KEY
+from thrift_wire.headers import (
+    DEADLINE_BUDGET_KEY,
+    DEADLINE_EXCEEDED_MESSAGE,
+    REQUEST_ID_KEY,
+    TRACEPARENT_KEY,
+    TRACESTATE_KEY,
+)
 from thrift_wire.methods import ServiceMethods
 from thrift_wire.sockets import send_all
 
@@ -177,11 +183,12 @@ class ThriftServer:
                     connection.feed(data)
                     self._hold(connection)
                     continue
+                arrived = connection.request_started or time.monotonic()
                 # The next request's clock starts now if part of it came with this one.
                 connection.request_started = time.monotonic() if codec.buffered else None  # type: ignore[union-attr]
                 if self._delay_s:
                     gevent.sleep(self._delay_s)
-                reply = self._answer(codec, call, address)  # type: ignore[arg-type]
+                reply = self._answer(codec, call, address, arrived)  # type: ignore[arg-type]
                 if reply:
                     send_all(sock, reply)
         except gevent.GreenletExit:
@@ -236,9 +243,13 @@ class ThriftServer:
             log.warning("refusing connections beyond --max-connections (%d), e.g. from %s",
                         self._limits.max_connections, address[0])
 
-    def _answer(self, codec: ServerCodec, call: IncomingCall, address: Any) -> bytes:
+    def _answer(self, codec: ServerCodec, call: IncomingCall, address: Any, arrived: float) -> bytes:
         """The bytes of the reply to one call (empty for a oneway call), in the call's
-        own format; with --log-calls, a line with the call's THeader request id."""
+        own format; with --log-calls, a line with the call's THeader request id.
+
+        A call whose ``Deadline-Budget`` (THeader) was spent by the time it would run -
+        0 or less on arrival, or gone while it waited (since ``arrived``) - is not run:
+        its caller has given up, and nothing it asked for is done."""
         started = time.perf_counter() if self._log_calls else 0.0
         parent = call.headers.get(TRACEPARENT_KEY)
         span = None
@@ -247,7 +258,10 @@ class ThriftServer:
                 f"{self._service}/{call.name}", parent, call.headers.get(TRACESTATE_KEY),
                 **{"rpc.system": "thrift", "rpc.service": self._service, "rpc.method": call.name,
                    "server.address": address[0], "server.port": self.address[1]})
-        reply = self._dispatcher.answer(call)
+        if _budget_spent(call.headers.get(DEADLINE_BUDGET_KEY), arrived):
+            reply = self._dispatcher.refuse(call, DEADLINE_EXCEEDED_MESSAGE)
+        else:
+            reply = self._dispatcher.answer(call)
         if span is not None:
             span.end(reply.failed if reply is not None else None)
         if self._log_calls:
@@ -258,6 +272,16 @@ class ThriftServer:
         if reply is None:
             return b""
         return codec.encode_reply(call, reply.name, reply.type, reply.value, reply.spec)
+
+
+def _budget_spent(budget: str | None, arrived: float) -> bool:
+    if budget is None:
+        return False
+    try:
+        milliseconds = int(budget)
+    except ValueError:
+        return False  # not ours to judge: served as if none was sent
+    return milliseconds <= 0 or arrived + milliseconds / 1000 <= time.monotonic()
 
 
 class _Connection:

@@ -128,6 +128,13 @@ class BackendTimeout(BackendError):
     status, code, title = 504, "backend_timeout", "Backend timeout"
 
 
+class DeadlineExceeded(BackendError):
+    """The request's deadline (its client's, or the call timeout) passed: no call or retry
+    is started after it, and a backend that got the call too late did not run it."""
+
+    status, code, title = 504, "deadline_exceeded", "Deadline exceeded"
+
+
 class BadGateway(BackendError):
     status, code, title = 502, "bad_gateway", "Bad gateway"
 

@@ -1,15 +1,19 @@
 """The REST test service (tests/idl/rest.thrift), served by the thrift package's own
-TThreadedServer (framed, binary), with code Apache's compiler generated.
+TThreadedServer (framed, binary; ``--transport header`` for THeader), with code Apache's
+compiler generated.
 
 ``python -m tests.rest_server --port 0`` prints ``rest listening on HOST:PORT`` once it
 accepts connections, then one line per call it serves: ``call <method> <repr of each
-argument>`` - what it received, exactly, for the tests to compare.
+argument>`` - what it received, exactly, for the tests to compare - and, over THeader,
+``headers {json}`` with the call's headers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from typing import Any
 
 from tests.gen.rest import Users
@@ -73,13 +77,32 @@ class UsersHandler:
         _log("plain", text)
         return text
 
+    def slow(self, ms: int) -> str:
+        _log("slow", ms)
+        time.sleep(ms / 1000)  # a thread of TThreadedServer's: only this call waits
+        return f"slept {ms} ms"
+
+
+class RecordingProcessor(Users.Processor):  # type: ignore[misc]
+    """Logs the THeader headers of each call it served: ``headers {json}``."""
+
+    def process(self, iprot: Any, oprot: Any) -> Any:
+        done = super().process(iprot, oprot)
+        read = getattr(iprot.trans, "get_headers", None)  # THeader keeps the last frame's
+        if read is not None:
+            headers = {k.decode() if isinstance(k, bytes) else k: v.decode() if isinstance(v, bytes) else v
+                       for k, v in read().items()}
+            print("headers", json.dumps(headers, sort_keys=True), flush=True)
+        return done
+
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m tests.rest_server")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--transport", choices=("framed", "buffered", "header"), default="framed")
     args = p.parse_args()
-    return serve("rest", Users.Processor(UsersHandler()), host=args.host, port=args.port)
+    return serve("rest", RecordingProcessor(UsersHandler()), host=args.host, port=args.port, transport=args.transport)
 
 
 if __name__ == "__main__":

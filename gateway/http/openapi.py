@@ -48,7 +48,8 @@ ANY_JSON: dict[str, Any] = {}  # any JSON value
 BACKEND_ERRORS = {
     "502": _problem("The backend's answer was not a valid reply (`bad_gateway`)"),
     "503": _problem("The backend is down (`backend_unavailable`) or no pooled connection was free (`overloaded`)"),
-    "504": _problem("The backend did not answer within the call timeout (`backend_timeout`)"),
+    "504": _problem("The backend did not answer within the call timeout (`backend_timeout`), or by the "
+                    "request's deadline - its Grpc-Timeout or Connect-Timeout-Ms header (`deadline_exceeded`)"),
 }
 BODY_ERRORS = {
     "400": _problem("Not a JSON object (`invalid_json`) or a bad argument (`invalid_argument`)"),

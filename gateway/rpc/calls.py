@@ -76,11 +76,11 @@ class Rpc:
                                              _argument_defaults(config.methods, types))
 
     def call_json(self, service_name: str, method_name: str, body: dict[str, Any],
-                  headers: dict[str, str] | None = None) -> tuple[Method, Any]:
+                  headers: dict[str, str] | None = None, deadline: float | None = None) -> tuple[Method, Any]:
         """Convert, call, convert back: (the method, its JSON result)."""
         service, method = self.lookup(service_name, method_name)
         values = transcode.fields_from_json(method.arguments, body, "", i64_strings=self.i64_strings)
-        result = self.invoke(service, method, self.arguments(service, method, values), headers)
+        result = self.invoke(service, method, self.arguments(service, method, values), headers, deadline)
         return method, self.result_json(method, result)
 
     def arguments(self, service: RpcService, method: Method, values: dict[str, Any]) -> tuple[Any, ...]:
@@ -89,10 +89,10 @@ class Rpc:
         return tuple(values[f.name] if f.name in values else defaults[f.name] for f in method.arguments)
 
     def invoke(self, service: RpcService, method: Method, args: tuple[Any, ...],
-               headers: dict[str, str] | None) -> Any:
+               headers: dict[str, str] | None, deadline: float | None = None) -> Any:
         """Call the backend; a declared exception becomes a ``DeclaredException``."""
         try:
-            return service.client.invoke(method.name, *args, headers=headers)
+            return service.client.invoke(method.name, *args, headers=headers, deadline=deadline)
         except TException as err:
             declared = next((f.type for f in method.exceptions if type(err) is f.type.cls), None)
             if declared is None:

@@ -26,7 +26,8 @@ from thrift.Thrift import TApplicationException, TException
 from thrift.transport.TTransport import TTransportException
 
 from gateway.config import Address
-from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overloaded
+from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, DeadlineExceeded, Overloaded
+from thrift_wire.headers import DEADLINE_BUDGET_KEY, DEADLINE_EXCEEDED_MESSAGE, budget_header
 
 
 class Connection(Protocol):
@@ -132,21 +133,43 @@ class ConnectionPool:
     def idle(self) -> int:
         return len(self._idle)
 
-    def round_trip(self, method: Any, *args: Any, headers: dict[str, str] | None = None) -> Any:
+    def round_trip(self, method: Any, *args: Any, headers: dict[str, str] | None = None,
+                   deadline: float | None = None) -> Any:
         """One call of ``method`` on a pooled connection, its reply back (``headers`` go
-        with it where the transport carries them); raises only GatewayErrors and the
-        exceptions the IDL declares."""
-        if not self._slots.acquire(self._checkout_timeout_s):
+        with it where the transport carries them, ``Deadline-Budget`` among them); raises
+        only GatewayErrors and the exceptions the IDL declares.
+
+        ``deadline`` (``time.monotonic()``; None: none) is the request's: the wait for a
+        connection, the connect and the answer all end by it (DeadlineExceeded), and
+        nothing is sent once it has passed. The call timeout bounds the answer as well."""
+        checkout_s = self._checkout_timeout_s
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._error(DeadlineExceeded, "the request's deadline passed before the call was sent")
+            checkout_s = min(checkout_s, left)
+        if not self._slots.acquire(checkout_s):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise self._error(DeadlineExceeded, "the request's deadline passed waiting for a connection")
             raise Overloaded(
                 f"no connection to {self.backend} free within {self._checkout_timeout_s:g} s",
                 backend=self.backend, address=self.label,
             )
         conn: Connection | None = None
         clean = False
+        # The request's deadline over the connect and the call; the call timeout over the call.
+        request_timer = gevent.Timeout(max(deadline - time.monotonic(), 0.0)) if deadline is not None else None
         try:
+            if request_timer is not None:
+                request_timer.start()
             conn = self._checkout()
-            deadline = gevent.Timeout(self._call_timeout_s)
-            deadline.start()
+            call_s = self._call_timeout_s
+            if deadline is not None:
+                call_s = min(call_s, deadline - time.monotonic())
+            if headers is not None:
+                headers = {**headers, DEADLINE_BUDGET_KEY: budget_header(call_s)}
+            call_timer = gevent.Timeout(self._call_timeout_s)
+            call_timer.start()
             try:
                 result = conn.exchange(method, args, headers)
             except (TTransportException, TProtocolException, TApplicationException):
@@ -156,20 +179,30 @@ class ConnectionPool:
                 clean = True
                 raise
             except gevent.Timeout as err:
-                if err is not deadline:
+                if err is not call_timer:
                     raise
                 raise self._error(BackendTimeout,
                                   f"no answer within {self._call_timeout_s:g} s{self._timeout_hint}") from None
             finally:
-                deadline.close()
+                call_timer.close()
             clean = True
             return result
+        except gevent.Timeout as err:
+            if err is not request_timer:
+                raise
+            raise self._error(DeadlineExceeded, "no answer by the request's deadline") from None
         except TTransportException as err:
             raise self._transport_error(err, connected=conn is not None) from err
-        except (TProtocolException, TApplicationException, UnicodeDecodeError) as err:
+        except TApplicationException as err:
+            if err.message == DEADLINE_EXCEEDED_MESSAGE:  # the backend got it too late and did not run it
+                raise self._error(DeadlineExceeded, "the backend received the call after its budget ran out") from err
+            raise self._error(BadGateway, f"invalid reply: {err}") from err
+        except (TProtocolException, UnicodeDecodeError) as err:
             raise self._error(BadGateway, f"invalid reply: {err}") from err
         finally:
             try:
+                if request_timer is not None:
+                    request_timer.close()
                 if conn is not None:
                     if clean and self._idle_timeout_s > 0 and not self.draining:
                         self._idle.append((conn, time.monotonic()))

@@ -115,13 +115,14 @@ class Service:
         return self.pools[self._ring.get_node(key)]
 
     def invoke(self, method_name: str, *args: Any, key: str | None = None,
-               headers: dict[str, str] | None = None) -> Any:
+               headers: dict[str, str] | None = None, deadline: float | None = None) -> Any:
         """Call a method: its result, or the exception the IDL declares as the backend
         raised it; the gateway's own errors for everything else. ``headers`` (the request
-        id, the trace context) go with the call where the transport carries them."""
+        id, the trace context) go with the call where the transport carries them;
+        ``deadline`` (``time.monotonic()``) ends every try, and no retry starts after it."""
         method = self.methods[method_name]
         if key is not None:
-            return self._attempt(self.pool_for_key(key), method, args, headers)
+            return self._attempt(self.pool_for_key(key), method, args, headers, deadline)
         if self._budget is not None:
             self._budget.deposit()
         tried: list[ConnectionPool] = []
@@ -133,13 +134,18 @@ class Service:
             if pool is None:  # the instances changed under a retry
                 raise self._no_instances()
             try:
-                result = self._attempt(pool, method, args, headers)
-            except errors.Overloaded:
-                raise  # our own pool is full: not the instance's fault, and no retry
+                result = self._attempt(pool, method, args, headers, deadline)
+            except (errors.Overloaded, errors.DeadlineExceeded):
+                raise  # our own pool is full, or the request's time is up: not the instance's fault, no retry
             except errors.BackendUnavailable:
                 self.balancer.failed(pool)
                 tried.append(pool)
-                if len(tried) >= len(pools) or self._budget is None or not self._budget.try_withdraw():
+                if len(tried) >= len(pools) or self._budget is None:
+                    raise
+                if deadline is not None and time.monotonic() >= deadline:  # before spending a retry token
+                    raise errors.DeadlineExceeded(f"{self.name}: the request's deadline passed; no retry started",
+                                                  backend=self.name, address=pool.label) from None
+                if not self._budget.try_withdraw():
                     raise
                 metrics.retry(self.name)
                 continue
@@ -153,7 +159,7 @@ class Service:
             return result
 
     def _attempt(self, pool: ConnectionPool, method: MethodSpec, args: tuple[Any, ...],
-                 headers: dict[str, str] | None) -> Any:
+                 headers: dict[str, str] | None, deadline: float | None) -> Any:
         """One try on one instance, timed, counted and traced."""
         outcome = "ok"
         started = time.perf_counter()
@@ -167,8 +173,9 @@ class Service:
             headers = {**(headers or {}), TRACEPARENT_KEY: span.traceparent}
         error: BaseException | None = None
         try:
-            # Only THeader carries headers; on other transports they are not even sent.
-            return pool.round_trip(method, *args, headers=headers if self.carries_headers else None)
+            # Only THeader carries headers (Deadline-Budget on every call among them).
+            return pool.round_trip(method, *args, headers=(headers or {}) if self.carries_headers else None,
+                                   deadline=deadline)
         except errors.GatewayError as err:
             outcome, error = err.code, err
             raise

@@ -69,4 +69,5 @@ service Users {
   oneway void notify(1: string message) (api.post = "/v1/notify")
   string lookup(1: string path (api.path = "path")) (api.get = "/v1/files/*path")
   string plain(1: string text)
+  string slow(1: i32 ms)
 }

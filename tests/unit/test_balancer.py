@@ -133,7 +133,7 @@ class Pool:
     def drain(self) -> None:
         self.drained = True
 
-    def round_trip(self, method: Any, *args: Any, headers: Any = None) -> Any:
+    def round_trip(self, method: Any, *args: Any, headers: Any = None, deadline: Any = None) -> Any:
         self.calls += 1
         if isinstance(self.outcome, BaseException):
             raise self.outcome

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gevent
 import pytest
 from thrift.protocol.TProtocol import TProtocolException
@@ -9,9 +11,10 @@ from thrift.Thrift import TApplicationException
 from thrift.transport.TTransport import TTransportException
 
 from gateway.config import Address
-from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, Overloaded
+from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, DeadlineExceeded, Overloaded
 from gateway.upstream.pool import ConnectionPool, FairSlots
 from thrift_idl.gen.calculator.ttypes import CalculatorError
+from thrift_wire.headers import DEADLINE_EXCEEDED_MESSAGE
 
 
 class Boom(BaseException):
@@ -301,3 +304,80 @@ def test_idle_timeout_0_closes_every_connection_after_its_call() -> None:
         assert pool.round_trip("add", 2) == 2
     assert len(opener.opened) == 3 and all(c.closed for c in opener.opened) and pool.idle == 0
     assert_whole(pool)
+
+
+# The request's deadline ---------------------------------------------------------------
+
+def _recording(conn: FakeConnection, seen: list[dict | None]) -> None:
+    original = conn.exchange
+
+    def exchange(method: str, args: tuple, headers: dict | None = None):  # type: ignore[no-untyped-def]
+        seen.append(headers)
+        return original(method, args, headers)
+
+    conn.exchange = exchange  # type: ignore[method-assign]
+
+
+def test_nothing_is_sent_once_the_deadline_has_passed() -> None:
+    opener = Opener()
+    pool = make_pool(opener)
+    with pytest.raises(DeadlineExceeded, match="before the call was sent"):
+        pool.round_trip("add", 1, 2, headers={}, deadline=time.monotonic() - 0.001)
+    assert opener.opened == []
+    assert_whole(pool)
+
+
+def test_a_slow_answer_past_the_deadline_is_deadline_exceeded_and_the_connection_closed() -> None:
+    opener = Opener()
+    pool = make_pool(opener, call_timeout_s=5.0)
+    pool.round_trip("add", 1)
+    opener.opened[0].client.behaviour = lambda *a: gevent.sleep(1)
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="by the request's deadline"):
+        pool.round_trip("add", 1, deadline=time.monotonic() + 0.05)
+    assert time.monotonic() - started < 0.5  # the deadline ended it, not the 5 s call timeout
+    assert opener.opened[0].closed  # it may still receive the late answer
+    assert_whole(pool)
+
+
+def test_the_call_timeout_still_bounds_a_call_with_a_later_deadline() -> None:
+    opener = Opener()
+    pool = make_pool(opener, call_timeout_s=0.05)
+    pool.round_trip("add", 1)
+    opener.opened[0].client.behaviour = lambda *a: gevent.sleep(1)
+    with pytest.raises(BackendTimeout):
+        pool.round_trip("add", 1, deadline=time.monotonic() + 10)
+
+
+def test_every_call_with_headers_carries_its_budget_in_whole_milliseconds() -> None:
+    opener = Opener()
+    pool = make_pool(opener, call_timeout_s=2.0)
+    pool.round_trip("add", 1)
+    seen: list[dict | None] = []
+    _recording(opener.opened[0], seen)
+    pool.round_trip("add", 1, headers={"request-id": "r"})  # no client deadline: the call timeout's
+    pool.round_trip("add", 1, headers={"request-id": "r"}, deadline=time.monotonic() + 0.3)
+    pool.round_trip("add", 1)  # a transport without headers: none sent
+    first, second, third = seen
+    assert first is not None and 1900 <= int(first["Deadline-Budget"]) <= 2000 and first["request-id"] == "r"
+    assert second is not None and 1 <= int(second["Deadline-Budget"]) <= 300
+    assert third is None
+
+
+def test_the_backends_refusal_of_a_spent_budget_is_deadline_exceeded() -> None:
+    opener = Opener()
+    pool = make_pool(opener)
+    pool.round_trip("add", 1)
+
+    def refuse(*args: int) -> None:
+        raise TApplicationException(TApplicationException.INTERNAL_ERROR, DEADLINE_EXCEEDED_MESSAGE)
+
+    opener.opened[0].client.behaviour = refuse
+    with pytest.raises(DeadlineExceeded, match="after its budget ran out"):
+        pool.round_trip("add", 1)
+    assert opener.opened[0].closed  # an application exception may leave the stream out of step
+    pool.round_trip("add", 1)  # a new connection
+    opener.opened[-1].client.behaviour = lambda *a: (_ for _ in ()).throw(
+        TApplicationException(TApplicationException.INTERNAL_ERROR, "Internal error"))
+    with pytest.raises(BadGateway):  # any other application exception is still a bad reply
+        pool.round_trip("add", 1)
