@@ -18,18 +18,23 @@ from typing import Any, Protocol
 
 from telemetry.ids import new_span_id, new_trace_id
 
-_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+# version-trace id-parent id-flags, and for a later version what it may add after a dash.
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL)
 
 
 def parse(traceparent: str | None) -> tuple[str, str, str] | None:
-    """(trace id, parent span id, flags) of a valid version-00 ``traceparent``; None for
-    one that is absent or invalid (then a new trace starts, as the spec says)."""
+    """(trace id, parent span id, flags) of a valid ``traceparent``; None for one that is
+    absent or invalid (then a new trace starts, as the spec says). A later version than
+    00 is read by its first 55 characters, as W3C Trace Context (4.3) asks, so the trace
+    goes on; version ff is invalid, and 00 has nothing after its flags."""
     if not traceparent:
         return None
     match = _TRACEPARENT.fullmatch(traceparent.strip())
-    if match is None or match.group(1) == "0" * 32 or match.group(2) == "0" * 16:
+    if match is None or match.group(1) == "ff" or (match.group(1) == "00" and match.group(5) is not None):
         return None
-    return match.group(1), match.group(2), match.group(3)
+    if match.group(2) == "0" * 32 or match.group(3) == "0" * 16:
+        return None
+    return match.group(2), match.group(3), match.group(4)
 
 
 class Span(Protocol):

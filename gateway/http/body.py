@@ -61,6 +61,10 @@ class GuardedInput:
         if self.finished:
             return b""
         want = size if size is not None and size >= 0 else (self._remaining if self._remaining is not None else -1)
+        if self._remaining is not None and want > self._remaining:
+            # PEP 3333: more than Content-Length gives the rest, then end-of-file. Werkzeug
+            # reads in 64 KiB pieces, and Gunicorn's wsgi.input_terminated lets it.
+            want = self._remaining
         self._reserve(want)
         left = self._deadline - time.monotonic()
         try:

@@ -7,11 +7,12 @@ documents every route answers with, and nothing it refuses reaches a backend.
 
 Order: a CORS preflight is answered first (browsers send no credentials with it);
 ``OPEN`` routes (``/healthz``, ``/readyz``) are never checked or limited; everything else
-is authenticated (401), checked against the permission of the route ``RouteMatcher``
-matched (403; a ``DEFERRED`` route, ``POST /calc``, is checked by its handler once it has
-read the operation from the body; a request that matched no route reaches nothing and
-needs only valid credentials), then counted against the client's rate limit (429) - by
-its name when authenticated, else by the remote address.
+is authenticated (401 - the refused attempt counted against its remote address, so that
+guessing keys is rate limited too), counted against the client's rate limit (429; by its
+name when authenticated, else by the remote address), then checked against the
+permission of the route ``RouteMatcher`` matched (403; a ``DEFERRED`` route, ``POST
+/calc``, is checked by its handler once it has read the operation from the body; a
+request that matched no route reaches nothing and needs only valid credentials).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from gateway.config import Settings
-from gateway.errors import GatewayError, RateLimited
+from gateway.errors import GatewayError, RateLimited, Unauthenticated
 from gateway.http import problems, routing
 from gateway.http.wsgi_types import Environ, StartResponse, WSGIApp
 from gateway.security import permissions
@@ -64,17 +65,27 @@ class Guard:
         needed = match.route.access if match is not None else routing.AUTHENTICATED
         if needed is routing.OPEN:
             return
-        client = self._auth.authenticate(environ)
+        try:
+            client = self._auth.authenticate(environ)
+        except Unauthenticated:
+            # A refused attempt counts against its address: guessing keys is limited too.
+            self._count(f"addr:{environ.get('REMOTE_ADDR', '')}", extra)
+            raise
         environ[permissions.CLIENT_ENVIRON_KEY] = client
+        # Counted before the permission check, so that refused requests count as well.
+        self._count(client.name or f"addr:{environ.get('REMOTE_ADDR', '')}", extra)
         if match is not None and needed.kind == "permission":
             permissions.check(client, needed.permission(match.params))
-        if self._limiter is not None:
-            decision = self._limiter.hit(client.name or f"addr:{environ.get('REMOTE_ADDR', '')}")
-            extra.extend(decision.headers().items())
-            if not decision.allowed:
-                raise RateLimited(f"over the rate limit of {decision.limit} requests per window; "
-                                  f"the window resets in {decision.reset_s} s",
-                                  retry_after_s=max(1, decision.reset_s), rate_headers={})
+
+    def _count(self, key: str, extra: list[tuple[str, str]]) -> None:
+        if self._limiter is None:
+            return
+        decision = self._limiter.hit(key)
+        extra.extend(decision.headers().items())
+        if not decision.allowed:
+            raise RateLimited(f"over the rate limit of {decision.limit} requests per window; "
+                              f"the window resets in {decision.reset_s} s",
+                              retry_after_s=max(1, decision.reset_s), rate_headers={})
 
 
 def _adding(start_response: StartResponse, extra: list[tuple[str, str]]) -> StartResponse:

@@ -208,9 +208,22 @@ def rpc_operations(rpc: Rpc, schemas: _Schemas) -> dict[str, Any]:
                 "summary": f"{service_name}.{method.name}", "tags": [f"rpc: {service_name}"],
                 "operationId": f"rpc_{service_name}_{method.name}",
                 "requestBody": _body(schemas.fields(method.arguments)),
-                "responses": {**responses, **BODY_ERRORS, **_declared_responses(method), **BACKEND_ERRORS},
+                "responses": _merged(responses, BODY_ERRORS, _declared_responses(method), BACKEND_ERRORS),
             }}
     return paths
+
+
+def _merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Responses by status; two problems on one status (a declared exception whose
+    api.http_code is 503, and the gateway's own 503) are both described."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for status, response in part.items():
+            if status in out and "content" in out[status] and PROBLEM_TYPE in out[status]["content"]:
+                out[status] = _problem(f"{out[status]['description']}; {response['description']}")
+            else:
+                out[status] = response
+    return out
 
 
 def _declared_responses(method: Any) -> dict[str, Any]:
@@ -245,7 +258,7 @@ def rest_operations(binding: Binding) -> Any:
             "summary": f"{binding.service}.{method.name}", "tags": [binding.service],
             "operationId": f"{binding.service}_{method.name}_{binding.http_method.lower()}",
             "parameters": parameters,
-            "responses": {**_rest_answer(method, schemas), **_declared_responses(method), **BACKEND_ERRORS},
+            "responses": _merged(_rest_answer(method, schemas), _declared_responses(method), BACKEND_ERRORS),
         }
         body = binding.body
         if body:
@@ -255,7 +268,7 @@ def rest_operations(binding: Binding) -> Any:
                 "required": bool(required), "description": f"JSON, whatever the Content-Type; at most {MAX_BODY_BYTES} bytes",
                 "content": {_JSON: {"schema": {"type": "object", "additionalProperties": False, "properties": properties,
                                                **({"required": required} if required else {})}}}}
-            operation["responses"].update({k: v for k, v in BODY_ERRORS.items() if k != "400"})
+            operation["responses"] = _merged(operation["responses"], {k: v for k, v in BODY_ERRORS.items() if k != "400"})
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", binding.rule)
         return {path: {binding.http_method.lower(): operation}}
 

@@ -15,10 +15,11 @@ MAX_AGE_S = 600
 class Cors:
     def __init__(self, origins: tuple[str, ...]) -> None:
         self._any = "*" in origins
-        self._origins = frozenset(origins)
+        # An origin's scheme and host are case-insensitive; browsers send them lower-case.
+        self._origins = frozenset(o.lower() for o in origins)
 
     def allowed(self, origin: str | None) -> bool:
-        return origin is not None and (self._any or origin in self._origins)
+        return origin is not None and (self._any or origin.lower() in self._origins)
 
     @staticmethod
     def is_preflight(environ: dict[str, Any]) -> bool:
@@ -36,9 +37,11 @@ class Cors:
                 ("Access-Control-Max-Age", str(MAX_AGE_S))]
 
     def answer_headers(self, environ: dict[str, Any]) -> list[tuple[str, str]]:
-        """The headers every other answer to an allowed origin carries."""
+        """The headers every other answer to an allowed origin carries; the others say
+        only that the answer depends on the Origin, so that a shared cache does not hand
+        an answer without CORS headers to an allowed origin."""
         origin = environ.get("HTTP_ORIGIN")
         if not self.allowed(origin):
-            return []
+            return [("Vary", "Origin")]
         return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),  # type: ignore[list-item]
                 ("Access-Control-Expose-Headers", EXPOSED_HEADERS)]

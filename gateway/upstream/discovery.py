@@ -82,7 +82,10 @@ class NameResolver:
                 # Some servers refuse the record type they hold nothing of (dnsmasq
                 # answers REFUSED for AAAA of a name it knows only an A for).
                 failures.append(err)
-        if len(failures) == 2:
+        if failures and not found:
+            # Nothing known: with one query failed (an A query timing out while AAAA has no
+            # answer, for an IPv4-only name), "no address" would empty the service - it is
+            # a failed lookup, and the last answer stays.
             raise OSError(f"cannot resolve {name}: {failures[0]}")
         return sorted(found)
 

@@ -218,8 +218,6 @@ def test_a_large_announced_length_reserves_at_most_the_limit() -> None:
     assert budget.in_use == 10
 
 
-@pytest.mark.xfail(strict=True, reason="GuardedInput.read(n) past the Content-Length raises ClientDisconnected "
-                                       "where PEP 3333 asks for the rest and then end-of-file (reported)")
 def test_a_read_larger_than_what_is_left_returns_the_rest() -> None:
     # PEP 3333: an application may ask for more than Content-Length; the server
     # "should simulate an end-of-file condition". Werkzeug's form parser reads in 64 KiB

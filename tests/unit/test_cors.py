@@ -74,12 +74,17 @@ def test_listed_origins_are_allowed_and_others_are_not() -> None:
     "https://a.example/",  # a trailing slash: browsers never send one, and it is not the origin
     "http://a.example",  # another scheme is another origin
     "https://a.example:8443",  # another port too
-    "https://A.EXAMPLE",  # the list is compared as written, byte for byte
     "https://evil.a.example",
     "https://a.example.evil",
 ])
 def test_origins_match_exactly_not_by_prefix_suffix_or_case(near_miss: str) -> None:
     assert not Cors((ALLOWED,)).allowed(near_miss)
+
+
+def test_scheme_and_host_are_compared_without_case() -> None:
+    # Browsers send them lower-case; a configured https://App.Example must still match.
+    assert Cors(("https://App.Example",)).allowed("https://app.example")
+    assert Cors((ALLOWED,)).allowed("https://A.EXAMPLE")
 
 
 def test_star_allows_every_origin_but_still_needs_one() -> None:
@@ -144,11 +149,13 @@ def test_answers_under_star_echo_the_origin() -> None:
 
 
 @pytest.mark.parametrize("origin", [OTHER, None, ""])
-def test_answers_to_other_origins_carry_no_cors_headers(origin: str | None) -> None:
+def test_answers_to_other_origins_carry_no_cors_headers_but_vary(origin: str | None) -> None:
+    # No Access-Control-* at all; Vary: Origin, so that a shared cache never serves this
+    # answer to an allowed origin.
     environ: dict[str, Any] = {"REQUEST_METHOD": "GET"}
     if origin is not None:
         environ["HTTP_ORIGIN"] = origin
-    assert Cors((ALLOWED,)).answer_headers(environ) == []
+    assert Cors((ALLOWED,)).answer_headers(environ) == [("Vary", "Origin")]
 
 
 def test_cors_reads_only_the_environ_it_is_given() -> None:
@@ -158,4 +165,4 @@ def test_cors_reads_only_the_environ_it_is_given() -> None:
     first = dict(cors.answer_headers({"HTTP_ORIGIN": ALLOWED}))
     second = dict(cors.answer_headers({"HTTP_ORIGIN": OTHER}))
     assert first["Access-Control-Allow-Origin"] == ALLOWED and second["Access-Control-Allow-Origin"] == OTHER
-    assert cors.answer_headers({}) == []
+    assert cors.answer_headers({}) == [("Vary", "Origin")]

@@ -294,9 +294,6 @@ def test_dns_servers_that_fail_both_queries_raise_os_error(monkeypatch: pytest.M
         resolver.lookup("calc.test")
 
 
-@pytest.mark.xfail(strict=True, reason="one query timing out and the other empty reads as 'resolves to nothing' "
-                                       "and empties the service, where a failed lookup should keep the last answer "
-                                       "(reported)")
 def test_dns_servers_an_a_query_that_times_out_is_a_failed_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
     # An IPv4-only name: AAAA is NoAnswer every time. When the A query times out, the
     # lookup knows nothing - it must fail (keep the last answer), not answer [].

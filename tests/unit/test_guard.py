@@ -430,3 +430,19 @@ def test_build_installs_no_guard_when_nothing_is_configured(tmp_path: Path) -> N
     assert isinstance(cors_only, Guard)
     answer = Answer(RouteMatcher(TABLE, cors_only), preflight())
     assert answer.status == 204
+
+
+def test_refused_credentials_count_against_the_address_so_guessing_is_limited(tmp_path: Path) -> None:
+    inner = Inner()
+    app = stack(inner, auth=api_keys(), limiter=limiter(tmp_path, "2/hour"))
+    guesses = [Answer(app, environ("GET", "/add/1/2", key=f"guess-{n}")) for n in range(3)]
+    assert [a.status for a in guesses] == [401, 401, 429]
+    assert inner.seen == []
+    # A valid client from that address keeps its own budget (by its name).
+    assert Answer(app, environ("GET", "/add/1/2", key="key-adder")).status == 200
+
+
+def test_a_request_refused_its_permission_counts_too(tmp_path: Path) -> None:
+    app = stack(Inner(), auth=api_keys(), limiter=limiter(tmp_path, "1/hour"))
+    assert Answer(app, environ("GET", "/metrics", key="key-adder")).status == 403
+    assert Answer(app, environ("GET", "/add/1/2", key="key-adder")).status == 429

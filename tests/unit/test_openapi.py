@@ -290,8 +290,6 @@ def exception(name: str, status: str | None = None) -> Field:
     return Field(1, "e", Struct(name, "exception", object, [], annotations), False)
 
 
-@pytest.mark.xfail(strict=True, reason="a declared exception with api.http_code 502/503/504 (or 413) is "
-                                       "overwritten by the gateway's own description of that status (reported)")
 def test_a_declared_exception_on_a_status_the_gateway_also_uses_is_still_listed() -> None:
     method = Method("m", [], STRING, [exception("StoreDown", "503")], False)
     rpc = SimpleNamespace(services={"svc": SimpleNamespace(types=ServiceTypes("Svc", {"m": method}))})
