@@ -95,7 +95,8 @@ class Target:
     out is None here and takes the service's or the gateway's default where it is used."""
 
     addrs: tuple[Address, ...]
-    transport: str | None = None  # framed, buffered, header; None: the service's default
+    transport: str | None = None  # framed, buffered, header, http; None: the service's default
+    path: str | None = None  # transport=http: the path calls are POSTed to; None: /
     protocol: str = "binary"  # binary, compact, json
     multiplexed: str | None = None  # the name a TMultiplexedProcessor registered it under
     pool_size: int | None = None  # None: GATEWAY_POOL_SIZE
@@ -116,12 +117,18 @@ class Target:
 _OPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
 _METHOD_GLOB = re.compile(r"[A-Za-z0-9_*?\[\]!-]+")
 _HOST_NAME = re.compile(r"[A-Za-z0-9.-]+")
+# An absolute path of RFC 3986 characters ('?' and '&' end the option in the address list).
+_HTTP_PATH = re.compile(r"/[A-Za-z0-9\-._~!$'()*+,;=:@%/]*")
 
 
 def _option(name: str, key: str, value: str) -> object:
     if key == "transport":
         if value not in TRANSPORTS:
             raise ConfigError(f"{name}: transport={value!r} is not one of {', '.join(TRANSPORTS)}")
+        return value
+    if key == "path":
+        if not _HTTP_PATH.fullmatch(value):
+            raise ConfigError(f"{name}: path={value!r} is not an absolute URL path such as /thrift")
         return value
     if key == "protocol":
         if value not in PROTOCOL_NAMES:
@@ -150,8 +157,8 @@ def _option(name: str, key: str, value: str) -> object:
         if not _HOST_NAME.fullmatch(value):
             raise ConfigError(f"{name}: tls_server_name={value!r} is not a host name")
         return value
-    known = ("transport, protocol, multiplexed, pool_size, connect_timeout_ms, call_timeout_ms, idle_timeout_ms, "
-             "health, methods, tls, tls_server_name")
+    known = ("transport, path, protocol, multiplexed, pool_size, connect_timeout_ms, call_timeout_ms, "
+             "idle_timeout_ms, health, methods, tls, tls_server_name")
     raise ConfigError(f"{name}: unknown option {key!r} (known: {known})")
 
 
@@ -169,6 +176,8 @@ def _target(name: str, text: str) -> Target:
         options[key] = _option(name, key, value)
     if options.get("transport") == "header" and options.get("protocol") == "json":
         raise ConfigError(f"{name}: THeader carries binary or compact, not json")
+    if "path" in options and options.get("transport") != "http":
+        raise ConfigError(f"{name}: path={options['path']} needs transport=http")
     return Target(_addresses(name, addrs_text), **options)  # type: ignore[arg-type]
 
 

@@ -1,8 +1,8 @@
 """A connection's format, and the two codecs built on it: the client's and the server's.
 
-A ``Format`` is a transport (framed, buffered, header), a protocol (binary, compact,
-json) and, for a client, the name a ``TMultiplexedProcessor`` registered the service
-under. Neither codec does I/O: the caller sends the bytes they give and feeds them the
+A ``Format`` is a transport (framed, buffered, header, or http - one message per HTTP
+POST, ``thrift_wire.http``), a protocol (binary, compact, json) and, for a client, the
+name a ``TMultiplexedProcessor`` registered the service under. Neither codec does I/O: the caller sends the bytes they give and feeds them the
 bytes it receives.
 
 ``ClientCodec`` encodes a call and decodes its reply, checking what Apache's generated
@@ -29,7 +29,10 @@ from thrift_wire.limits import MAX_FRAME_BYTES
 from thrift_wire.methods import MethodSpec
 from thrift_wire.protocols import APPLICATION_EXCEPTION_SPEC, PROTOCOLS, Message, Protocol
 
-TRANSPORTS = tuple(FRAMINGS)
+# HTTP is a transport of its own rather than a framing: the message is the body of a
+# POST, delimited by HTTP (thrift_wire.http), and only clients speak it here.
+HTTP = "http"
+TRANSPORTS = (*FRAMINGS, HTTP)
 PROTOCOL_NAMES = tuple(PROTOCOLS)
 # A whole reply as read: its frame (THeader headers, the message's bytes) and message.
 Reply = tuple[Frame, Message]
@@ -41,17 +44,27 @@ class Format:
     transport: str = "framed"
     protocol: str = "binary"
     multiplexed: str | None = None  # the service's name in a TMultiplexedProcessor
+    path: str = "/"  # the path calls are POSTed to (transport http only)
 
     def __post_init__(self) -> None:
-        if self.transport not in FRAMINGS:
+        if self.transport not in TRANSPORTS:
             raise ValueError(f"transport {self.transport!r} is not one of {', '.join(TRANSPORTS)}")
+        if self.path != "/" and self.transport != HTTP:
+            raise ValueError(f"path={self.path} needs transport=http")
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol {self.protocol!r} is not one of {', '.join(PROTOCOL_NAMES)}")
         if self.transport == "header" and PROTOCOLS[self.protocol].theader_id is None:
             raise ValueError(f"THeader carries binary or compact, not {self.protocol}")
 
+    @property
+    def carries_headers(self) -> bool:
+        """Whether a call can carry headers (request id, trace context, Deadline-Budget):
+        THeader's key/value headers, or HTTP's own."""
+        return self.transport in ("header", HTTP)
+
     def __str__(self) -> str:
-        text = f"transport={self.transport}, protocol={self.protocol}"
+        path = f", path={self.path}" if self.transport == HTTP else ""
+        text = f"transport={self.transport}{path}, protocol={self.protocol}"
         return f"{text}, multiplexed={self.multiplexed}" if self.multiplexed else text
 
 
@@ -132,6 +145,8 @@ class ClientCodec:
     """Calls out and replies in, in one format."""
 
     def __init__(self, fmt: Format) -> None:
+        if fmt.transport == HTTP:
+            raise ValueError("transport=http: use thrift_wire.http.HttpClientCodec")
         self.format = fmt
         self._framing = FRAMINGS[fmt.transport]()
         self._protocol = PROTOCOLS[fmt.protocol]
@@ -144,7 +159,13 @@ class ClientCodec:
 
     @property
     def carries_headers(self) -> bool:
-        return self.format.transport == "header"
+        return self.format.carries_headers
+
+    # A Thrift stream stays usable after a whole reply (bytes nobody asked for are the
+    # connection's poll() check); HTTP's may be closed by the server (HttpClientCodec).
+    reusable = True
+    # No answer follows a oneway call on a Thrift stream; over HTTP one does.
+    answers_oneway = False
 
     def encode_call(self, method: MethodSpec, seqid: int, args: tuple[Any, ...],
                     headers: dict[str, str] | None = None) -> bytes:
@@ -314,4 +335,5 @@ class ServerCodec:
         return self._framing.wrap(message, protocol_id=call.protocol.theader_id, seqid=call.theader_seqid)
 
 
-__all__ = ["IncomingCall", "ClientCodec", "Format", "FrameError", "MAX_FRAME_BYTES", "Reply", "ServerCodec", "detect"]
+__all__ = ["HTTP", "IncomingCall", "ClientCodec", "Format", "FrameError", "MAX_FRAME_BYTES", "Reply", "ServerCodec",
+           "detect"]

@@ -146,7 +146,7 @@ def _service(name: str, variable: str, module: ModuleType, target: Target, *, ow
         raise ConfigError(f"{variable}: the IDL of {module.__name__} does not load: {err}") from None
     try:
         fmt = Format(target.transport or (OWN_TRANSPORT if own else DEFAULT_TRANSPORT), target.protocol,
-                     target.multiplexed)
+                     target.multiplexed, target.path or "/")
     except ValueError as err:
         raise ConfigError(f"{variable}: {err}") from None
     health_name = target.health or ("ping" if own else None)

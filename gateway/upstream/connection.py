@@ -8,6 +8,10 @@ the socket to be readable before it is made: a backend never answers within the
 microseconds between our ``send`` and it, so a ``recv`` made at once always failed with
 ``EAGAIN`` (a system call and a Python exception per call) before gevent waited anyway. Errors say which transport and
 protocol the gateway spoke, so that a user whose server speaks another can see it.
+
+Over HTTP (``thrift_wire.http``) the loop is the same; the server also answers oneway
+calls, and a server that ends the connection after its answer (HTTP/1.0, ``Connection:
+close``) has it closed here at once, never pooled.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from thrift.protocol.TProtocol import TProtocolException
 from thrift.transport.TTransport import TTransportException
 
 from gateway.config import Address
-from thrift_wire.codec import ClientCodec, Format, FrameError
+from thrift_wire.codec import HTTP, ClientCodec, Format, FrameError
 from thrift_wire.framing import FrameTooLarge
+from thrift_wire.http import HttpClientCodec, HttpStatusError
 from thrift_wire.methods import MethodSpec
 from thrift_wire.sockets import send_all
 
@@ -38,9 +43,9 @@ _POLLIN = get_original("select", "POLLIN")
 class ThriftConnection:
     """An open socket to a backend and the sequence of calls made over it."""
 
-    __slots__ = ("_sock", "_codec", "_seqid", "_format", "_poller", "_hub", "_readable")
+    __slots__ = ("_sock", "_codec", "_seqid", "_format", "_poller", "_hub", "_readable", "_closed")
 
-    def __init__(self, sock: socket.socket, codec: ClientCodec) -> None:
+    def __init__(self, sock: socket.socket, codec: ClientCodec | HttpClientCodec) -> None:
         self._sock = sock
         self._codec = codec
         self._seqid = 0
@@ -52,28 +57,36 @@ class ThriftConnection:
         # and close one per call). The hub is this thread's: connections are per worker.
         self._hub = gevent.get_hub()
         self._readable = self._hub.loop.io(sock.fileno(), 1)
+        self._closed = False
 
     def exchange(self, method: MethodSpec, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any:
         self._seqid = (self._seqid + 1) % _SEQID_LIMIT
         codec, seqid = self._codec, self._seqid
         try:
             send_all(self._sock, codec.encode_call(method, seqid, args, headers))
-            if method.oneway:
+            if method.oneway and not codec.answers_oneway:
                 return None
             # Readable first, then recv: see the module's docstring. A TLS socket may need
             # more than one record for the reply; its recv waits for those itself.
             self._hub.wait(self._readable)
             while True:
                 data = self._sock.recv(_RECV_BYTES)
+                codec.feed(data)  # b"": closed - over HTTP/1.0 that may end the answer
+                reply = codec.next_reply(method)
+                if reply is not None:
+                    try:
+                        return codec.result(method, seqid, reply)
+                    finally:
+                        if not codec.reusable:  # the server closes it: free the socket now
+                            self.close()
                 if not data:
                     raise TTransportException(
                         TTransportException.END_OF_FILE,
                         f"the backend closed the connection without an answer (the gateway sent "
                         f"{self._format}: is that what the server speaks?)")
-                codec.feed(data)
-                reply = codec.next_reply(method)
-                if reply is not None:
-                    return codec.result(method, seqid, reply)
+        except HttpStatusError as err:
+            # The server refused the call at the HTTP level: its status is the news, not the format.
+            raise TProtocolException(TProtocolException.INVALID_DATA, f"the server answered {err}") from err
         except OSError as err:
             raise TTransportException(TTransportException.UNKNOWN,
                                       f"connection lost: {err} (the gateway sent {self._format})") from err
@@ -87,7 +100,7 @@ class ThriftConnection:
     def is_reusable(self) -> bool:
         """False when the idle socket is readable: the peer closed it, or bytes nobody
         asked for sit in it. Either way the next call on it would go wrong."""
-        if self._sock.fileno() < 0:
+        if self._closed or not self._codec.reusable or self._sock.fileno() < 0:
             return False
         pending = getattr(self._sock, "pending", None)  # TLS: bytes already decrypted
         if pending is not None and pending():
@@ -95,14 +108,18 @@ class ThriftConnection:
         return not self._poller.poll(0)
 
     def close(self) -> None:
-        self._readable.close()
-        self._sock.close()
+        if not self._closed:  # may come twice: here after an HTTP/1.0 answer, then from the pool
+            self._closed = True
+            self._readable.close()
+            self._sock.close()
 
 
 def thrift_opener(address: Address, fmt: Format, connect_timeout_s: float, *, tls: ssl.SSLContext | None = None,
                   server_name: str | None = None) -> Callable[[], ThriftConnection]:
     """A function that opens a new connection to ``address`` speaking ``fmt``; with
-    ``tls``, over TLS, the certificate checked against ``server_name`` (or the host)."""
+    ``tls``, over TLS, the certificate checked against ``server_name`` (or the host).
+    Over HTTP, ``Host`` names the server as the certificate does."""
+    authority = str(Address(server_name or address.host, address.port))
 
     def open_connection() -> ThriftConnection:
         try:
@@ -119,6 +136,7 @@ def thrift_opener(address: Address, fmt: Format, connect_timeout_s: float, *, tl
                                           f"TLS handshake with {address} failed: {err}") from err
         # No per-read timeout: the pool puts one deadline on the whole call.
         sock.settimeout(None)
-        return ThriftConnection(sock, ClientCodec(fmt))
+        codec = HttpClientCodec(fmt, authority) if fmt.transport == HTTP else ClientCodec(fmt)
+        return ThriftConnection(sock, codec)
 
     return open_connection

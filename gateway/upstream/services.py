@@ -70,7 +70,7 @@ class Service:
         self.methods = methods
         self._health = health or methods["ping"]
         self._health_is_probe = health_is_probe
-        # Only THeader carries headers; elsewhere they are not even built.
+        # Only THeader and HTTP carry headers; elsewhere they are not even built.
         self.carries_headers = carries_headers
         self.pools = {pool.label: pool for pool in pools}
         self.balancer: Balancer[ConnectionPool] = Balancer(list(self.pools.values()), on_ejection=self._ejected)
@@ -173,7 +173,7 @@ class Service:
             headers = {**(headers or {}), TRACEPARENT_KEY: span.traceparent}
         error: BaseException | None = None
         try:
-            # Only THeader carries headers (Deadline-Budget on every call among them).
+            # Only THeader and HTTP carry headers (Deadline-Budget on every call among them).
             return pool.round_trip(method, *args, headers=(headers or {}) if self.carries_headers else None,
                                    deadline=deadline)
         except errors.GatewayError as err:
@@ -297,7 +297,7 @@ class Backends:
             return Service(config.name, [make_pool(a) for a in addresses], config.methods, health=config.health,
                            health_is_probe=config.health_is_probe, by_key=config.by_key,
                            idempotent=config.idempotent,
-                           carries_headers=config.format.transport == "header", tracer=tracer,
+                           carries_headers=config.format.carries_headers, tracer=tracer,
                            configured=target.addrs, make_pool=make_pool, on_call=on_call)
 
         return cls({name: service(config) for name, config in catalog.items()}, catalog)
