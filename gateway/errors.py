@@ -34,6 +34,16 @@ class InvalidArgument(GatewayError):
     status, code, title = 400, "invalid_argument", "Invalid argument"
 
 
+class InvalidThrift(GatewayError):
+    """A ``/thrift`` body that is not one call message of the declared protocol."""
+
+    status, code, title = 400, "invalid_thrift", "Invalid Thrift message"
+
+
+class UnsupportedMediaType(GatewayError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported Media Type"
+
+
 class DivisionByZero(GatewayError):
     status, code, title = 400, "division_by_zero", "Division by zero"
 

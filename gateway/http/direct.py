@@ -47,6 +47,9 @@ class DirectRoutes:
             status, body, extra = problems.for_exception(err)
             return problems.write_json(start_response, self._dumps, status, body, problems.PROBLEM_TYPE, extra)
         if isinstance(answer, Reply):
+            if answer.content_type is not None:
+                return problems.write_bytes(start_response, answer.status, answer.body, answer.content_type,
+                                            answer.headers)
             if answer.body is None:
                 return problems.write_empty(start_response, answer.status, answer.headers)
             return problems.write_json(start_response, self._dumps, answer.status, answer.body,

@@ -51,7 +51,9 @@ def _view(route: Route) -> Callable[..., Any]:
             return handler(**params)
         answer = handler(current_app.extensions[CONTEXT_EXTENSION], request.environ, **params)
         if isinstance(answer, Reply):
-            if answer.body is not None:
+            if answer.content_type is not None:
+                response = Response(answer.body, content_type=answer.content_type)
+            elif answer.body is not None:
                 response = current_app.json.response(answer.body)
             else:
                 response = Response(status=answer.status)

@@ -41,11 +41,13 @@ from thrift_wire.headers import REQUEST_ID_KEY, TRACEPARENT_KEY, TRACESTATE_KEY
 
 
 class Reply(NamedTuple):
-    """An answer with more to say than a JSON body: a status, headers, maybe no body."""
+    """An answer with more to say than a JSON body: a status, headers, maybe no body, or
+    bytes of a type of their own (a Thrift message for ``/thrift``)."""
 
     status: int
-    body: Any = None  # the JSON value; None: no body (204, 202)
+    body: Any = None  # the JSON value; None: no body (204, 202); bytes with content_type
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = None  # set: ``body`` is bytes of this type, written as they are
 
 
 Answer = Union[dict[str, Any], tuple[dict[str, Any], int], Reply]

@@ -139,6 +139,27 @@ METRICS = {
     "responses": {"200": {"description": "Prometheus text format",
                           "content": {"text/plain": {"schema": {"type": "string"}}}}},
 }
+_THRIFT_MEDIA = ("application/x-thrift", "application/vnd.apache.thrift.binary",
+                 "application/vnd.apache.thrift.compact", "application/vnd.apache.thrift.json")
+_THRIFT_BODY = {media: {"schema": {"type": "string", "format": "binary"}} for media in _THRIFT_MEDIA}
+THRIFT_OVER_HTTP = {
+    "summary": "one Thrift call message, answered in the client's protocol (THttpClient, the JavaScript library)",
+    "operationId": "thriftOverHttp", "tags": ["rpc"],
+    "parameters": [{"name": "service", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}],
+    "requestBody": {"required": True, "content": _THRIFT_BODY,
+                    "description": "application/x-thrift (binary, compact or JSON by its first byte, or "
+                                   "`; protocol=TBINARY|TCOMPACT|TJSON`), or application/vnd.apache.thrift.binary, "
+                                   ".compact, .json"},
+    "responses": {
+        "200": {"description": "The reply message (a declared exception or TApplicationException included), "
+                               "with the client's sequence id and Content-Type", "content": _THRIFT_BODY},
+        "400": _problem("Not one call message of the declared protocol (`invalid_thrift`)"),
+        "404": _problem("No such service (`not_found`)"),
+        "413": BODY_ERRORS["413"],
+        "415": _problem("Another Content-Type (`unsupported_media_type`)"),
+        **BACKEND_ERRORS,
+    },
+}
 RPC_LIST = {
     "summary": "every Thrift service and method", "operationId": "rpcList", "tags": ["rpc"],
     "responses": {"200": _ok(_object({"services": {"type": "object"}}))},

@@ -75,6 +75,14 @@ def write_json(start_response: Callable[..., Any], dumps: Callable[[Any], str], 
     return [data]
 
 
+def write_bytes(start_response: Callable[..., Any], status: int, body: bytes, content_type: str,
+                headers: Any = ()) -> list[bytes]:
+    """An answer that is not JSON, written as it is (a Thrift reply for ``/thrift``)."""
+    start_response(_STATUS_LINES[status], [("Content-Type", content_type), ("Content-Length", str(len(body))),
+                                           *headers])
+    return [body]
+
+
 def write_empty(start_response: Callable[..., Any], status: int, headers: Any = ()) -> list[bytes]:
     """An answer without a body (204, 202), as Werkzeug writes one."""
     start_response(_STATUS_LINES[status], [*([] if status == 204 else [("Content-Length", "0")]), *headers])

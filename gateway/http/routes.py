@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Iterable, Mapping
 
 from gateway.config import ConfigError
-from gateway.http import flask_views, handlers, openapi, rest
+from gateway.http import flask_views, handlers, openapi, rest, thrift_over_http
 from gateway.http.routing import AUTHENTICATED, DEFERRED, OPEN, Route, RouteTable, needs
 from gateway.idl.catalog import ServiceConfig
 from gateway.idl.model import ServiceTypes
@@ -46,6 +46,8 @@ ROUTES = [
     # Any Thrift service, by its IDL
     Route("GET", "/rpc", handlers.rpc_list, AUTHENTICATED, openapi.RPC_LIST),
     Route("POST", "/rpc/<service>/<method>", handlers.rpc_call, needs("{service}.{method}"), openapi.rpc_operations),
+    # Thrift clients over HTTP: the method, so the permission, is in the message
+    Route("POST", "/thrift/<service>", thrift_over_http.call, DEFERRED, openapi.THRIFT_OVER_HTTP),
     # Documentation (left out of the document it serves)
     Route("GET", "/openapi.json", handlers.openapi_document, AUTHENTICATED),
     Route("GET", "/docs", flask_views.docs, AUTHENTICATED, flask_view=True),

@@ -191,12 +191,13 @@ CONTRACT_PERMISSIONS = {
     ("GET", "/readyz"): "open",
     ("GET", "/metrics"): "metrics",
     ("GET", "/rpc"): "valid credentials",
+    ("POST", "/thrift/{service}"): "<service>.<method in the message>",
 }
 
 
 def _declared(route: Route) -> str:
-    if route.access is DEFERRED:
-        return "calculator.<op in the body>"  # the one deferred route: its handler checks
+    if route.access is DEFERRED:  # the handler checks, once it has read the body
+        return "<service>.<method in the message>" if route.rule.startswith("/thrift/") else "calculator.<op in the body>"
     return {OPEN: "open", AUTHENTICATED: "valid credentials"}.get(route.access, route.access.template)
 
 
