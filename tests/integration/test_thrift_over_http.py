@@ -4,7 +4,9 @@ to our backends in THeader, the replies coming back in the client's protocol."""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 import requests
@@ -12,16 +14,23 @@ from thrift.protocol.TBinaryProtocol import TBinaryProtocol
 from thrift.protocol.TCompactProtocol import TCompactProtocol
 from thrift.protocol.TJSONProtocol import TJSONProtocol
 from thrift.protocol.TMultiplexedProtocol import TMultiplexedProtocol
-from thrift.Thrift import TApplicationException
+from thrift.protocol.TProtocol import TProtocolException
+from thrift.Thrift import TApplicationException, TMessageType
 from thrift.transport.THttpClient import THttpClient
-from thrift.transport.TTransport import TMemoryBuffer
+from thrift.transport.TTransport import TMemoryBuffer, TTransportException
 
+from tests.gen.interop import Interop
+from tests.gen.interop.ttypes import Xception, Xtruct
+from tests.harness import Backend, Gateway, wait_for
 from tests.problems import assert_problem
 from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.cache.ttypes import NotFound
 from thrift_idl.gen.calculator import Calculator
 from thrift_idl.gen.calculator.ttypes import CalculatorError
 
+# What Apache's THttpClient raises when the answer is not a Thrift reply (it does not look
+# at the HTTP status: it reads the problem document as if it were one).
+THTTP_REFUSED = (TProtocolException, TTransportException, EOFError)
 PROTOCOLS = {"binary": TBinaryProtocol, "compact": TCompactProtocol, "json": TJSONProtocol}
 
 
@@ -105,3 +114,87 @@ def test_an_unknown_service_is_404_and_another_method_405(gw: str) -> None:
     response = requests.get(f"{gw}/thrift/calculator", timeout=10)
     assert_problem(response, 405, "method_not_allowed")
     assert response.headers["Allow"].replace(" ", "").split(",") == ["POST"]
+
+
+# Against a framed server of the thrift package, through a gateway with API keys and an
+# exposure that leaves some methods out.
+
+@pytest.fixture(scope="module")
+def framed(log_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    keys_file = tmp_path_factory.mktemp("thttp-keys") / "keys"
+    keys = {"caller": "caller-key-0123456789", "other": "other-key-0123456789"}
+    keys_file.write_text(f"caller {hashlib.sha256(keys['caller'].encode()).hexdigest()} it.*\n"
+                         f"other {hashlib.sha256(keys['other'].encode()).hexdigest()} calculator.*\n")
+    server = Backend("interop-thttp", log_dir, module="tests.interop_server", args=("--transport", "framed"))
+    gateway = None
+    try:
+        gateway = Gateway(log_dir, ["off"], ["off"], env={
+            "GATEWAY_RPC_SERVICES": f"it=tests.gen.interop.Interop@{server.address}"
+                                    "?methods=testString|testOneway|lastOneway|testException|testStruct",
+            "GATEWAY_AUTH": "api_key", "GATEWAY_API_KEYS_FILE": str(keys_file)})
+        yield gateway.url, keys
+    finally:
+        for proc in (gateway, server):
+            if proc is not None:
+                proc.stop()
+
+
+def _interop(url: str, key: str, protocol: str = "binary") -> Any:
+    transport = THttpClient(f"{url}/thrift/it")
+    transport.setCustomHeaders({"X-API-Key": key})  # how a THttpClient user authenticates
+    return Interop.Client(PROTOCOLS[protocol](transport))
+
+
+@pytest.mark.parametrize("protocol", list(PROTOCOLS))
+def test_a_framed_server_behind_thttpclient_with_auth(framed: tuple[str, dict[str, str]], protocol: str) -> None:
+    url, keys = framed
+    client = _interop(url, keys["caller"], protocol)
+    assert client.testString("héllo ✓") == "héllo ✓"
+    thing = Xtruct(string_thing="s", byte_thing=1, i32_thing=-3, i64_thing=2 ** 40)
+    assert client.testStruct(thing) == thing
+    with pytest.raises(Xception) as declared:
+        client.testException("Xception")
+    assert declared.value.errorCode == 1001
+    client.testOneway(17)  # oneway: sent, nothing to wait for
+    wait_for(lambda: client.testString("x") == "x" and _last_oneway(url, keys) == 17, 5, "the oneway call to land")
+
+
+def _last_oneway(url: str, keys: dict[str, str]) -> int:
+    return _interop(url, keys["caller"]).lastOneway()
+
+
+def test_an_unexposed_method_is_unknown_whoever_asks(framed: tuple[str, dict[str, str]]) -> None:
+    url, keys = framed
+    with pytest.raises(TApplicationException) as info:
+        _interop(url, keys["caller"]).testI32(5)
+    assert info.value.type == TApplicationException.UNKNOWN_METHOD
+
+
+def test_without_the_permission_or_a_key_http_refuses(framed: tuple[str, dict[str, str]]) -> None:
+    url, keys = framed
+    body = _interop_message("testString", "x")
+    for headers, status in (({"X-API-Key": keys["other"]}, 403), ({}, 401)):
+        response = requests.post(f"{url}/thrift/it", data=body,
+                                 headers={"Content-Type": "application/x-thrift", **headers}, timeout=10)
+        assert response.status_code == status
+    with pytest.raises(THTTP_REFUSED):  # THttpClient reads the 403's problem document as a reply: it cannot
+        _interop(url, keys["other"]).testString("x")
+
+
+def test_the_reply_carries_the_clients_sequence_id(framed: tuple[str, dict[str, str]]) -> None:
+    url, keys = framed
+    for seqid in (0, 7, 2 ** 31 - 1, -5):
+        response = requests.post(f"{url}/thrift/it", data=_interop_message("testString", "x", seqid),
+                                 headers={"Content-Type": "application/x-thrift", "X-API-Key": keys["caller"]},
+                                 timeout=10)
+        assert response.status_code == 200
+        _, mtype, got = TBinaryProtocol(TMemoryBuffer(response.content)).readMessageBegin()
+        assert (mtype, got) == (TMessageType.REPLY, seqid)
+
+
+def _interop_message(method: str, thing: str, seqid: int = 0) -> bytes:
+    out = TMemoryBuffer()
+    client = Interop.Client(TBinaryProtocol(out))
+    client._seqid = seqid
+    getattr(client, f"send_{method}")(thing)
+    return out.getvalue()
