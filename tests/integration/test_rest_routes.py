@@ -13,9 +13,11 @@ from typing import Any, Iterator
 import pytest
 import requests
 
+from tests.browser import Browser
 from tests.harness import Backend, Gateway, wait_for
 from tests.integration.test_openapi import fits_the_document
 from tests.problems import assert_problem
+from tests.system_tools import ensure_debian_package
 
 
 class Recorder:
@@ -275,3 +277,38 @@ def test_schemathesis_holds_the_rest_routes_to_the_document(rest: dict[str, Any]
     """Generated requests to every annotated route: no 5xx, and every answer's status,
     type and body are what /openapi.json says (the document itself loads as OpenAPI 3)."""
     assert fits_the_document(rest["url"], paths="/v1/", max_examples=12) == 9
+
+
+def test_swagger_uis_try_it_out_calls_an_annotated_route(rest: dict[str, Any]) -> None:
+    """In headless Chromium: the docs page, GET /v1/users/{id} expanded, "Try it out", the
+    path parameter filled in, "Execute" - and the answer shown is the backend's."""
+    chromium = ensure_debian_package("chromium", "chromium")
+    if chromium is None:
+        pytest.skip("chromium is missing and cannot be installed here (needs root and apt)")
+    operation = "document.querySelector('#operations-users-users_getUser_get')"
+    rest["log"].mark()
+    with Browser(chromium) as page:
+        page.go(rest["url"] + "/docs")
+        page.wait_for(f"!!{operation}", 30, "Swagger UI to render the operation")
+        page.evaluate(f"({operation}.querySelector('.opblock-summary-control') "
+                      f"|| {operation}.querySelector('.opblock-summary')).click()")
+        page.wait_for(f"!!{operation}.querySelector('.try-out__btn')", 10, "the Try it out button")
+        page.evaluate(f"{operation}.querySelector('.try-out__btn').click()")
+        page.wait_for(f"!!{operation}.querySelector('input[placeholder=\"id\"]')", 10, "the id parameter's input")
+        # A React input: set through the native setter, then tell React it changed.
+        page.evaluate(f"""(() => {{
+            const input = {operation}.querySelector('input[placeholder="id"]');
+            Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set.call(input, '42');
+            input.dispatchEvent(new Event('input', {{bubbles: true}}));
+        }})()""")
+        # "Execute" until the answer shows: React takes the input's value on a later tick, and
+        # an Execute before that only says the field is required.
+        status = page.wait_for(f"""(() => {{
+            const cell = {operation}.querySelector('.live-responses-table tbody .response-col_status');
+            if (!cell) {operation}.querySelector('button.execute').click();
+            return cell && cell.textContent.trim();
+        }})()""", 15, "the answer's status")
+        shown = page.evaluate(f"{operation}.querySelector('.live-responses-table .highlight-code')?.textContent")
+    assert status.startswith("200"), status
+    assert '"name": "ada"' in shown or '"name":"ada"' in shown, shown
+    assert rest["log"].next_call().startswith("call getUser GetUserRequest(id=42,")
