@@ -71,6 +71,16 @@ def test_checks_leave_out_what_did_not_run() -> None:
     assert made["/rpc through the IDL file vs the generated module"].value == 1.0
 
 
+def test_cpu_of_a_process_idle_in_one_run_counts_as_zero_there() -> None:
+    # A backend under 0.05 s of CPU in one run is left out of that run's figures.
+    case = bench.Case("c", "ours", "/add/2/3", runs=[
+        bench.Run(1.0, 1.0, 1.0, 0, 1, {"gateway": 1.0, "backend:calculator": 0.4}),
+        bench.Run(1.0, 1.0, 1.0, 0, 1, {"gateway": 3.0}),
+        bench.Run(1.0, 1.0, 1.0, 0, 1, {"gateway": 2.0, "backend:calculator": 0.2}),
+    ])
+    assert case.cpu() == {"gateway": 2.0, "backend:calculator": 0.2}
+
+
 def test_minimal_pooled_call_answers_correctly(tmp_path: Path) -> None:
     # The limit row must answer what the gateway answers, computed by the backend, or
     # /add would be measured against something that does less.
