@@ -41,6 +41,17 @@ RPC_ADD_SCRIPT = """wrk.method = "POST"
 wrk.body = '{"a": 2, "b": 3}'
 wrk.headers["Content-Type"] = "application/json"
 """
+DEADLINE_SCRIPT = """wrk.headers["Grpc-Timeout"] = "5S"
+"""
+# One Calculator.add(2, 3) call message, strict binary, as Apache's THttpClient posts it.
+THRIFT_ADD_SCRIPT = """wrk.method = "POST"
+wrk.body = "\\128\\001\\000\\001\\000\\000\\000\\003add\\000\\000\\000\\000\\010\\000\\001\\000\\000\\000\\000\\000\\000\\000\\002\\010\\000\\002\\000\\000\\000\\000\\000\\000\\000\\003\\000"
+wrk.headers["Content-Type"] = "application/x-thrift"
+"""
+INTEROP_I32_SCRIPT = """wrk.method = "POST"
+wrk.body = '{"thing": 42}'
+wrk.headers["Content-Type"] = "application/json"
+"""
 CALC_SCRIPT = """wrk.method = "POST"
 wrk.body = '{"op": "add", "a": 2, "b": 3}'
 wrk.headers["Content-Type"] = "application/json"
@@ -200,6 +211,12 @@ class Bench:
             if name == "rest":
                 # Its handler prints a line per call: to a log file, so the pipe never fills.
                 self.backends[name] = Backend("rest", self.log_dir, module="tests.rest_server")
+            elif name == "interop-http":
+                self.backends[name] = Backend(name, self.log_dir, module="tests.interop_server",
+                                              args=("--transport", "http", "--keep-alive"))
+            elif name == "interop-framed":
+                self.backends[name] = Backend(name, self.log_dir, module="tests.interop_server",
+                                              args=("--transport", "framed"))
             elif name == "slow":
                 self.backends[name] = Backend("calculator", self.log_dir, args=("--delay-ms", "20", *many))
             else:
@@ -237,6 +254,13 @@ class Bench:
                         f"calc_gen=thrift_idl.gen.calculator.Calculator@{target}")
             return gateway(env={**quiet, "GATEWAY_RPC_SERVICES": services})()
 
+        def http_backends() -> Gateway:
+            # The interop service twice: Apache's THttpServer kept alive (HTTP/1.1), and the
+            # thrift package's framed TThreadedServer - both threaded Python servers.
+            services = (f"it_http=tests.gen.interop.Interop@{addr('interop-http')}?transport=http;"
+                        f"it_framed=tests.gen.interop.Interop@{addr('interop-framed')}")
+            return gateway(env={**quiet, "GATEWAY_RPC_SERVICES": services})()
+
         def rest() -> Gateway:
             services = f"users=tests.gen.rest.Users@{addr('rest')}"
             return gateway(env={**quiet, "GATEWAY_RPC_SERVICES": services})()
@@ -254,6 +278,7 @@ class Bench:
             "ours-otel": otel,
             "ours-idl": idl_vs_generated,
             "ours-rest": rest,
+            "ours-http": http_backends,
             "seed": gateway(workers=4, env=quiet, app="bench.seed_app:app", gunicorn_args=["-k", "sync"],
                             ready_path="/add/1/1"),
             "ours-2w-slow": lambda: gateway([addr("slow")], workers=2, env=quiet)(),
@@ -371,6 +396,19 @@ def groups(connections: list[int]) -> dict[str, list[Case]]:
             Case("POST /rpc/users/getMe", "ours-rest", "/rpc/users/getMe", script=GETME_SCRIPT),
             Case("annotated REST route: GET /v1/users/me", "ours-rest", "/v1/users/me"),
         ],
+        "deadlines (1 worker, 64 connections, GET /add)": [
+            Case("no deadline header: GET /add", "ours", "/add/2/3"),
+            Case("Grpc-Timeout: 5S: GET /add", "ours", "/add/2/3", script=DEADLINE_SCRIPT),
+        ],
+        "Thrift over HTTP (1 worker, 64 connections)": [
+            Case("POST /rpc/calculator/add", "ours", "/rpc/calculator/add", script=RPC_ADD_SCRIPT),
+            Case("POST /thrift/calculator (binary, THttpClient-style)", "ours", "/thrift/calculator",
+                 script=THRIFT_ADD_SCRIPT),
+            Case("/rpc to a framed backend: POST /rpc/it_framed/testI32", "ours-http", "/rpc/it_framed/testI32",
+                 script=INTEROP_I32_SCRIPT),
+            Case("/rpc to an HTTP backend (keep-alive): POST /rpc/it_http/testI32", "ours-http",
+                 "/rpc/it_http/testI32", script=INTEROP_I32_SCRIPT),
+        ],
         "workers (64 connections)": [
             Case("gateway 1 worker: GET /add", "ours", "/add/2/3"),
             Case("gateway 2 workers: GET /add", "ours-2w", "/add/2/3"),
@@ -453,6 +491,13 @@ def checks(g: dict[str, list[Case]], connections: list[int]) -> list[Check]:
         reported("gateway CPU per request, IDL file / generated module",
                  lambda: cpu("IDL file: POST /rpc/calc_idl/add") / cpu("generated module: POST /rpc/calc_gen/add")),
         # Issue 25: an annotated route's binding plan is made at start-up, not per request.
+        at_least("GET /add with a deadline header vs without",
+                 lambda: rps("Grpc-Timeout: 5S: GET /add") / rps("no deadline header: GET /add"), 0.97),
+        reported("POST /thrift/calculator vs POST /rpc/calculator/add",
+                 lambda: rps("POST /thrift/calculator (binary, THttpClient-style)") / rps("POST /rpc/calculator/add")),
+        reported("/rpc to an HTTP backend (keep-alive) vs to a framed one",
+                 lambda: rps("/rpc to an HTTP backend (keep-alive): POST /rpc/it_http/testI32")
+                 / rps("/rpc to a framed backend: POST /rpc/it_framed/testI32")),
         at_least("annotated GET /v1/users/me vs POST /rpc/users/getMe",
                  lambda: rps("annotated REST route: GET /v1/users/me") / rps("POST /rpc/users/getMe"), 0.95),
         reported("gateway CPU per request, REST route / /rpc",

@@ -43,7 +43,11 @@ def test_bench_harness_runs_end_to_end(tmp_path: Path) -> None:
         assert f"| {case} |" in text
     # The open issues' rows (24, 25, 28): every call answered 2xx, or the ratio would compare errors.
     for case in (bench.POOLED, "generated module: POST /rpc/calc_gen/add", "IDL file: POST /rpc/calc_idl/add",
-                 "POST /rpc/users/getMe", "annotated REST route: GET /v1/users/me"):
+                 "POST /rpc/users/getMe", "annotated REST route: GET /v1/users/me",
+                 "no deadline header: GET /add", "Grpc-Timeout: 5S: GET /add", "POST /rpc/calculator/add",
+                 "POST /thrift/calculator (binary, THttpClient-style)",
+                 "/rpc to a framed backend: POST /rpc/it_framed/testI32",
+                 "/rpc to an HTTP backend (keep-alive): POST /rpc/it_http/testI32"):
         row = next(line for line in text.splitlines() if line.startswith(f"| {case} |"))
         assert row.split(" | ")[4] == "0", row
     assert "## Targets" in text
@@ -52,6 +56,7 @@ def test_bench_harness_runs_end_to_end(tmp_path: Path) -> None:
     assert targets["/add vs minimal pooled call"][0] == ">= 0.85"
     assert targets["/rpc through the IDL file vs the generated module"][0] == ">= 0.95"
     assert targets["annotated GET /v1/users/me vs POST /rpc/users/getMe"][0] == ">= 0.95"
+    assert targets["GET /add with a deadline header vs without"][0] == ">= 0.97"
     assert targets["2 workers vs 1 worker"][0] == "(reported)"  # issue 28 dropped its target
     assert "| 0 |" in text and "| errors at 8 conns (1 worker) | 0.00 |" in text
     assert (tmp_path / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
