@@ -224,3 +224,18 @@ def process_group_members(pgid: int) -> list[str]:
         if group == pgid and state != "Z":
             members.append(stat.parent.name)
     return members
+
+
+def accept_forever(sock: socket.socket, handle: Callable[[socket.socket], None]) -> None:
+    """Accept on ``sock`` in a daemon thread, each connection handled in a thread of its
+    own, until ``sock`` is closed: the fake peers of the tests."""
+
+    def loop() -> None:
+        while True:
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()

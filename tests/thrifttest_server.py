@@ -24,16 +24,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from thrift.protocol.TBinaryProtocol import TBinaryProtocolAcceleratedFactory
-from thrift.protocol.TCompactProtocol import TCompactProtocolAcceleratedFactory
-from thrift.protocol.THeaderProtocol import THeaderProtocolFactory
-from thrift.protocol.TJSONProtocol import TJSONProtocolFactory
-from thrift.server.TServer import TSimpleServer, TThreadedServer
 from thrift.Thrift import TException
 from thrift.TMultiplexedProcessor import TMultiplexedProcessor
-from thrift.transport.THeaderTransport import THeaderClientType
-from thrift.transport.TSocket import TServerSocket
-from thrift.transport.TTransport import TBufferedTransportFactory, TFramedTransportFactory
+
+from tests.thrift_servers import serve
 
 
 class ThriftTestHandler:
@@ -128,17 +122,6 @@ class SecondHandler:
         return f'testString("{thing}")'
 
 
-def _protocol_factory(transport: str, protocol: str) -> Any:
-    if transport == "header":
-        # As Apache's test server: a THeader server also reads framed and unframed clients.
-        client_types = [THeaderClientType.HEADERS, THeaderClientType.FRAMED_BINARY,
-                        THeaderClientType.UNFRAMED_BINARY, THeaderClientType.FRAMED_COMPACT,
-                        THeaderClientType.UNFRAMED_COMPACT]
-        return THeaderProtocolFactory(allowed_client_types=client_types)
-    return {"binary": TBinaryProtocolAcceleratedFactory, "compact": TCompactProtocolAcceleratedFactory,
-            "json": TJSONProtocolFactory}[protocol]()
-
-
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m tests.thrifttest_server")
     p.add_argument("--gen-dir", required=True, type=Path,
@@ -164,23 +147,8 @@ def main() -> int:
         processor = TMultiplexedProcessor()
         processor.registerProcessor("ThriftTest", thrift_test.Processor(ThriftTestHandler(ttypes)))
         processor.registerProcessor("SecondService", second_service.Processor(SecondHandler()))
-    # A THeader server reads its own framing from the raw stream.
-    transport_factory = TFramedTransportFactory() if args.transport == "framed" else TBufferedTransportFactory()
-    socket = TServerSocket(host=args.host, port=args.port)
-    socket.listen()
-    socket.listen = lambda: None  # type: ignore[method-assign] # serve() would listen again
-    protocol_factory = _protocol_factory(args.transport, args.protocol)
-    if args.server == "simple":
-        server: Any = TSimpleServer(processor, socket, transport_factory, protocol_factory)
-    else:
-        server = TThreadedServer(processor, socket, transport_factory, protocol_factory, daemon=True)
-    host, port = socket.handle.getsockname()[:2]
-    print(f"thrifttest listening on {host}:{port}", flush=True)
-    try:
-        server.serve()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve("thrifttest", processor, host=args.host, port=args.port, server=args.server,
+                 transport=args.transport, protocol=args.protocol)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -21,7 +20,7 @@ from thrift.Thrift import TApplicationException
 from thrift.transport.THeaderTransport import THeaderClientType
 from thrift.transport.TSocket import TSocket
 
-from tests.harness import Backend, Gateway, Process, wait_for
+from tests.harness import Backend, Gateway, Process, accept_forever, wait_for
 from tests.problems import assert_problem
 from thrift_idl.gen.cache import Cache
 from thrift_idl.gen.cache.ttypes import NotFound
@@ -175,15 +174,7 @@ class _Stalling:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+        accept_forever(self.sock, self._hold)
 
     def _hold(self, conn: socket.socket) -> None:
         conn.recv(65536)

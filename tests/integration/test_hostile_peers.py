@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 from pathlib import Path
 from typing import Callable
 
 import pytest
 import requests
 
-from tests.harness import Backend, Gateway, Process, assert_closed_by_peer
+from tests.harness import Backend, Gateway, Process, accept_forever, assert_closed_by_peer
 from tests.problems import assert_problem
 
 TWO_GIB = 2**31 - 1
@@ -32,15 +31,7 @@ class FakeBackend:
         self.answer = answer
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+        accept_forever(self.sock, self._connection)
 
     def _connection(self, conn: socket.socket) -> None:
         with conn:
