@@ -91,3 +91,22 @@ def _healthy(port: int) -> bool:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+@pytest.mark.parametrize(("entry", "says"), [
+    ("a=tests.gen.rest.Users@127.0.0.1:1;b=tests.gen.rest.Users@127.0.0.1:2",
+     'two routes for GET /v1/users/<id>: a.getUser (api.get = "/v1/users/:id") and b.getUser'),
+    ("u={missing}:Users@127.0.0.1:1", "cannot read"),
+    ("u={broken}:Users@127.0.0.1:1", "broken.thrift:2: "),
+    ("u={users}:Nobody@127.0.0.1:1", "no service Nobody"),
+])
+def test_a_service_whose_idl_or_routes_do_not_load_stops_start_up_in_one_line(tmp_path: Path, entry: str,
+                                                                              says: str) -> None:
+    broken, users = tmp_path / "broken.thrift", tmp_path / "users.thrift"
+    broken.write_text("service Users {\n  void f(1: Nope x)\n}\n")
+    users.write_text((ROOT / "tests" / "idl" / "rest.thrift").read_text())
+    value = entry.format(missing=tmp_path / "missing.thrift", broken=broken, users=users)
+    done = run_gateway({"GATEWAY_RPC_SERVICES": value}, tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == "" and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("gateway: configuration error: GATEWAY_RPC_SERVICES") and says in done.stderr
