@@ -28,6 +28,7 @@ if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
     signal.signal(signal.SIGTERM, _stop_before_start)
 
 from gateway.http import guard, probe_listener, routes
+from gateway.idl import catalog
 from gateway.idl.catalog import load_all
 from gateway.config import ConfigError, Settings
 
@@ -36,23 +37,32 @@ os.environ.setdefault("GATEWAY_RUNTIME_DIR", tempfile.mkdtemp(prefix="gateway-ru
 
 # Read and check every setting here, in the master, before any worker starts: a bad
 # value stops start-up with one line naming the variable, not a traceback per worker.
+# A reload (SIGHUP runs this file again in the master) must never stop the master: what
+# loaded last keeps serving, and the error is one line. Only the first read may exit.
+_reloading = getattr(catalog, "master_loaded", False)
+_parsed_before = catalog.parsed_files()
 try:
     settings = Settings.from_env()
+    probe_bind = probe_listener.probe_bind()  # GATEWAY_PROBE_BIND, None when off
     # Every service's module or IDL file and options, and the routes their IDLs declare.
     # The IDL files are read now, at start and on every SIGHUP (this file runs again);
     # the workers build on what loaded here, so one that no longer loads after a reload
     # is logged in one line and the last version that loaded is kept (catalog.load_all).
     routes.check(load_all(settings, fresh=True))
     guard.check(settings)  # auth keys and files, the rate limit
-    probe_bind = probe_listener.probe_bind()  # GATEWAY_PROBE_BIND, None when off
     targets = (settings.calculator, settings.cache, *(r.target for r in settings.rpc_services))
     if any(t.tls for t in targets if t is not None):
         from gateway.upstream.services import client_tls_context
 
         client_tls_context(settings)  # the CA, certificate and key files load
+    catalog.master_loaded = True  # type: ignore[attr-defined]
 except ConfigError as err:
-    print(f"gateway: configuration error: {err}", file=sys.stderr, flush=True)
-    sys.exit(2)
+    if not _reloading:
+        print(f"gateway: configuration error: {err}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    catalog.restore_parsed_files(_parsed_before)
+    print(f"gateway: reload: configuration error: {err}; keeping the configuration that loaded before",
+          file=sys.stderr, flush=True)
 
 # Server socket
 #

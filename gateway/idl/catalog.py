@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.config import ConfigError, RpcService, Settings, Target
 from gateway.idl.model import IdlError, ServiceTypes, load
@@ -109,7 +109,10 @@ def _from_idl_file(variable: str, rpc: RpcService, include_dirs: tuple[str, ...]
     try:
         if fresh or key not in _PARSED:
             try:
-                _PARSED[key] = load_documents(rpc.idl_file, include_dirs)
+                parsed = load_documents(rpc.idl_file, include_dirs)
+                loaded = service_of(parsed, rpc.service)
+                _PARSED[key] = parsed  # kept only once the service loads from it
+                return loaded
             except IdlError as err:
                 if key not in _PARSED:
                     raise
@@ -117,6 +120,16 @@ def _from_idl_file(variable: str, rpc: RpcService, include_dirs: tuple[str, ...]
         return service_of(_PARSED[key], rpc.service)
     except IdlError as err:
         raise ConfigError(f"{variable}: {err}") from None
+
+
+def parsed_files() -> dict[tuple[str, tuple[str, ...]], Any]:
+    """A copy of the last good parses (for a reload that must put them back)."""
+    return dict(_PARSED)
+
+
+def restore_parsed_files(saved: dict[tuple[str, tuple[str, ...]], Any]) -> None:
+    _PARSED.clear()
+    _PARSED.update(saved)
 
 
 def _keep_last_good(variable: str, err: IdlError) -> None:
