@@ -19,7 +19,8 @@ class StubPool:
         self.size, self.in_use, self.idle = 1, 0, 0
         self.outcome: Any = None
 
-    def round_trip(self, method: Any, *args: Any, headers: Any = None, deadline: Any = None) -> Any:
+    def round_trip(self, method: Any, *args: Any, headers: Any = None, deadline: Any = None,
+                   expired: Any = None) -> Any:
         if isinstance(self.outcome, BaseException):
             raise self.outcome
         return self.outcome

@@ -10,15 +10,24 @@ makes ends by it (``upstream.services``), and the call timeout still bounds each
 from __future__ import annotations
 
 import re
+import time
 
 from gateway.errors import InvalidArgument
 from gateway.http.wsgi_types import Environ
 
-DEADLINE_ENVIRON_KEY = "gateway.deadline"  # the request's deadline, or None: the call timeout alone
+DEADLINE_ENVIRON_KEY = "gateway.deadline"  # when the request arrived (time.monotonic())
 
 _GRPC_TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])", re.ASCII)
 _CONNECT_TIMEOUT = re.compile(r"[0-9]{1,10}", re.ASCII)
 _UNIT_S = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+
+
+def of(environ: Environ) -> float | None:
+    """The request's deadline, read from its headers when a backend call first asks for it
+    - after the guard, so that a malformed header is never answered before 401/403/429.
+    InvalidArgument (400) naming the header for a malformed value."""
+    arrived = environ.get(DEADLINE_ENVIRON_KEY)
+    return from_headers(environ, arrived if isinstance(arrived, float) else time.monotonic())
 
 
 def from_headers(environ: Environ, now: float) -> float | None:

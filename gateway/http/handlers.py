@@ -27,8 +27,7 @@ from gateway.errors import (
     Overflow,
     PayloadTooLarge,
 )
-from gateway.http import validation
-from gateway.http.deadlines import DEADLINE_ENVIRON_KEY
+from gateway.http import deadlines, validation
 from gateway.http.observer import REQUEST_ID_ENVIRON_KEY, SPAN_ENVIRON_KEY
 from gateway.http.wsgi_types import Environ
 from gateway.rpc.calls import Rpc
@@ -108,7 +107,7 @@ def _invoke(ctx: Context, environ: Environ, service: str, method: str, *args: An
     turned into the gateway's errors."""
     try:
         return ctx.backends[service].invoke(method, *args, key=key, headers=call_headers(environ),
-                                            deadline=environ.get(DEADLINE_ENVIRON_KEY))
+                                            deadline=deadlines.of(environ))
     except TException as err:
         to_gateway_error = _DECLARED.get(type(err))
         if to_gateway_error is None:
@@ -194,7 +193,7 @@ def rpc_call(ctx: Context, environ: Environ, service: str, method: str) -> Answe
     raw = validation.read_body(environ, get_content_length(environ))
     # A method without arguments needs no body: `curl -X POST .../rpc/calculator/ping`.
     body = {} if not found.arguments and not raw.strip() else validation.json_object(raw)
-    spec, result = ctx.rpc.call_json(service, method, body, call_headers(environ), environ.get(DEADLINE_ENVIRON_KEY))
+    spec, result = ctx.rpc.call_json(service, method, body, call_headers(environ), deadlines.of(environ))
     if spec.oneway:
         return {}, 202  # sent; a oneway call has no answer to wait for
     return {} if spec.result is None else {"result": result}

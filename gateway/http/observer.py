@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 
 from gateway import metrics
 from gateway.config import Settings
-from gateway.http import deadlines, problems
+from gateway.http import problems
 from gateway.http.access_log import AccessLog
 from gateway.http.body import BodyBudget, GuardedInput
 from gateway.http.deadlines import DEADLINE_ENVIRON_KEY
@@ -83,7 +83,7 @@ class RequestObserver:
         called: list[str] = []
         token = backends_called.set(called)
         try:
-            environ[DEADLINE_ENVIRON_KEY] = deadlines.from_headers(environ, time.monotonic())
+            environ[DEADLINE_ENVIRON_KEY] = time.monotonic()  # the deadline counts from here (deadlines.of)
             return self._app(environ, start)
         except Exception as err:
             # The last resort, for any layer: an error nothing answered is still a problem

@@ -33,8 +33,7 @@ from werkzeug.http import parse_cookie
 from werkzeug.wsgi import get_content_length
 
 from gateway.errors import InvalidArgument
-from gateway.http import validation
-from gateway.http.deadlines import DEADLINE_ENVIRON_KEY
+from gateway.http import deadlines, validation
 from gateway.http.handlers import Context, Reply, call_headers
 from gateway.http.wsgi_types import Environ
 from gateway.idl.model import Enum, Field, ListOf, Method, Scalar, ServiceTypes, SetOf, Struct
@@ -187,7 +186,7 @@ class RestHandler:
             args: tuple[Any, ...] = (binding.request.cls(**values),)
         else:
             args = rpc.arguments(service, method, values)
-        result = rpc.invoke(service, method, args, call_headers(environ), environ.get(DEADLINE_ENVIRON_KEY))
+        result = rpc.invoke(service, method, args, call_headers(environ), deadlines.of(environ))
         if method.oneway:
             return Reply(202)
         if method.result is None:

@@ -29,9 +29,8 @@ from thrift.Thrift import TApplicationException, TException, TMessageType
 from werkzeug.http import parse_options_header
 from werkzeug.wsgi import get_content_length
 
-from gateway.errors import BadGateway, DeadlineExceeded, InvalidThrift, NotFound, UnsupportedMediaType
-from gateway.http import validation
-from gateway.http.deadlines import DEADLINE_ENVIRON_KEY
+from gateway.errors import BadGateway, InvalidThrift, NotFound, UnsupportedMediaType
+from gateway.http import deadlines, validation
 from gateway.http.handlers import Context, Reply, call_headers
 from gateway.http.wsgi_types import Environ
 from gateway.security import permissions
@@ -88,19 +87,23 @@ def call(ctx: Context, environ: Environ, service: str) -> Reply:
     if message is None or message.end != len(body) or message.type not in _CALLS:
         raise InvalidThrift(f"the body is not one whole call message in {protocol.name}")
     name = _bare(message.name)
-    answer = _answer(content_type, protocol, name, message.seqid)
-    if message.value is None:  # not a method /thrift serves (the lookup gave none)
-        return answer(TMessageType.EXCEPTION, TApplicationException(
-            TApplicationException.UNKNOWN_METHOD, f"Unknown function {name}"), APPLICATION_EXCEPTION_SPEC)
+    # Checked before anything is said of the method, so that a client without the
+    # permission learns nothing of which methods exist (403, as on /rpc).
     permissions.require(environ, f"{service}.{name}")
+    answer = _answer(content_type, protocol, name, message.seqid)
+    prefix = message.name.rpartition(":")[0]
+    if message.value is None or prefix not in ("", service, rpc_service.types.name):
+        # Not a method /thrift serves (the lookup gave none), or one of another service.
+        return answer(TMessageType.EXCEPTION, TApplicationException(
+            TApplicationException.UNKNOWN_METHOD, f"Unknown function {message.name}"), APPLICATION_EXCEPTION_SPEC)
     spec = client.methods[name]
     args = tuple(getattr(message.value, arg) for arg in spec.arg_names)
     result = spec.result_class() if spec.result_class is not None else None
     try:
-        value = client.invoke(name, *args, headers=call_headers(environ), deadline=environ.get(DEADLINE_ENVIRON_KEY))
+        value = client.invoke(name, *args, headers=call_headers(environ), deadline=deadlines.of(environ))
     except BadGateway as err:
         # The backend answered a TApplicationException: the client gets it as it was sent.
-        if isinstance(err.__cause__, TApplicationException) and not isinstance(err, DeadlineExceeded):
+        if isinstance(err.__cause__, TApplicationException):
             return answer(TMessageType.EXCEPTION, err.__cause__, APPLICATION_EXCEPTION_SPEC)
         raise
     except TException as err:  # declared in the IDL: in the reply's struct, as the backend sent it

@@ -134,23 +134,25 @@ class ConnectionPool:
         return len(self._idle)
 
     def round_trip(self, method: Any, *args: Any, headers: dict[str, str] | None = None,
-                   deadline: float | None = None) -> Any:
+                   deadline: float | None = None, expired: type[Exception] = DeadlineExceeded) -> Any:
         """One call of ``method`` on a pooled connection, its reply back (``headers`` go
         with it where the transport carries them, ``Deadline-Budget`` among them); raises
         only GatewayErrors and the exceptions the IDL declares.
 
         ``deadline`` (``time.monotonic()``; None: none) is the request's: the wait for a
         connection, the connect and the answer all end by it (DeadlineExceeded), and
-        nothing is sent once it has passed. The call timeout bounds the answer as well."""
+        nothing is sent once it has passed. The call timeout bounds the answer as well.
+        ``expired`` is what a passed deadline raises: DeadlineExceeded for a client's,
+        BackendTimeout when the deadline is the call timeout's (``Service.invoke``)."""
         checkout_s = self._checkout_timeout_s
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise self._error(DeadlineExceeded, "the request's deadline passed before the call was sent")
+                raise self._error(expired, "the request's deadline passed before the call was sent")
             checkout_s = min(checkout_s, left)
         if not self._slots.acquire(checkout_s):
             if deadline is not None and time.monotonic() >= deadline:
-                raise self._error(DeadlineExceeded, "the request's deadline passed waiting for a connection")
+                raise self._error(expired, "the request's deadline passed waiting for a connection")
             raise Overloaded(
                 f"no connection to {self.backend} free within {self._checkout_timeout_s:g} s",
                 backend=self.backend, address=self.label,
@@ -162,10 +164,16 @@ class ConnectionPool:
         try:
             if request_timer is not None:
                 request_timer.start()
+            if deadline is not None and time.monotonic() >= deadline:
+                # A slot handed over near the deadline: this greenlet may run only after it.
+                raise self._error(expired, "the request's deadline passed before the call was sent")
             conn = self._checkout()
             call_s = self._call_timeout_s
             if deadline is not None:
                 call_s = min(call_s, deadline - time.monotonic())
+                if call_s <= 0:  # nothing is sent after the deadline, not even with a budget of 1
+                    clean = True  # the connection carried nothing: it goes back as it was
+                    raise self._error(expired, "the request's deadline passed before the call was sent")
             if headers is not None:
                 headers = {**headers, DEADLINE_BUDGET_KEY: budget_header(call_s)}
             call_timer = gevent.Timeout(self._call_timeout_s)
@@ -190,7 +198,10 @@ class ConnectionPool:
         except gevent.Timeout as err:
             if err is not request_timer:
                 raise
-            raise self._error(DeadlineExceeded, "no answer by the request's deadline") from None
+            if expired is BackendTimeout:  # the deadline was the call timeout's own
+                raise self._error(BackendTimeout,
+                                  f"no answer within {self._call_timeout_s:g} s{self._timeout_hint}") from None
+            raise self._error(expired, "no answer by the request's deadline") from None
         except TTransportException as err:
             raise self._transport_error(err, connected=conn is not None) from err
         except TApplicationException as err:

@@ -57,9 +57,11 @@ class Service:
         idempotent: bool = False, health: MethodSpec | None = None, health_is_probe: bool = False,
         carries_headers: bool = True, tracer: Tracer | None = None,
         configured: tuple[Address, ...] = (), make_pool: Callable[[Address], ConnectionPool] | None = None,
-        on_call: CallObserver = _nobody,
+        on_call: CallObserver = _nobody, call_timeout_s: float | None = None,
     ) -> None:
         self.name = name
+        # The request's deadline is the earlier of its client's and this, retries included.
+        self._call_timeout_s = call_timeout_s
         self._on_call = on_call
         # The addresses as configured (DNS names among them) and how to make a pool for
         # an instance that DNS discovery finds (discovery.py).
@@ -121,8 +123,13 @@ class Service:
         id, the trace context) go with the call where the transport carries them;
         ``deadline`` (``time.monotonic()``) ends every try, and no retry starts after it."""
         method = self.methods[method_name]
+        expired: type[Exception] = errors.DeadlineExceeded
+        if self._call_timeout_s is not None:
+            limit = time.monotonic() + self._call_timeout_s
+            if deadline is None or limit < deadline:  # the call timeout decides: backend_timeout
+                deadline, expired = limit, errors.BackendTimeout
         if key is not None:
-            return self._attempt(self.pool_for_key(key), method, args, headers, deadline)
+            return self._attempt(self.pool_for_key(key), method, args, headers, deadline, expired)
         if self._budget is not None:
             self._budget.deposit()
         tried: list[ConnectionPool] = []
@@ -134,17 +141,17 @@ class Service:
             if pool is None:  # the instances changed under a retry
                 raise self._no_instances()
             try:
-                result = self._attempt(pool, method, args, headers, deadline)
+                result = self._attempt(pool, method, args, headers, deadline, expired)
             except (errors.Overloaded, errors.DeadlineExceeded):
-                raise  # our own pool is full, or the request's time is up: not the instance's fault, no retry
+                raise  # our own pool is full, or the client's time is up: not the instance's fault, no retry
             except errors.BackendUnavailable:
                 self.balancer.failed(pool)
                 tried.append(pool)
                 if len(tried) >= len(pools) or self._budget is None:
                     raise
                 if deadline is not None and time.monotonic() >= deadline:  # before spending a retry token
-                    raise errors.DeadlineExceeded(f"{self.name}: the request's deadline passed; no retry started",
-                                                  backend=self.name, address=pool.label) from None
+                    raise expired(f"{self.name}: the request's deadline passed; no retry started",
+                                  backend=self.name, address=pool.label) from None
                 if not self._budget.try_withdraw():
                     raise
                 metrics.retry(self.name)
@@ -159,7 +166,8 @@ class Service:
             return result
 
     def _attempt(self, pool: ConnectionPool, method: MethodSpec, args: tuple[Any, ...],
-                 headers: dict[str, str] | None, deadline: float | None) -> Any:
+                 headers: dict[str, str] | None, deadline: float | None,
+                 expired: type[Exception] = errors.DeadlineExceeded) -> Any:
         """One try on one instance, timed, counted and traced."""
         outcome = "ok"
         started = time.perf_counter()
@@ -175,7 +183,7 @@ class Service:
         try:
             # Only THeader and HTTP carry headers (Deadline-Budget on every call among them).
             return pool.round_trip(method, *args, headers=(headers or {}) if self.carries_headers else None,
-                                   deadline=deadline)
+                                   deadline=deadline, expired=expired)
         except errors.GatewayError as err:
             outcome, error = err.code, err
             raise
@@ -298,6 +306,7 @@ class Backends:
                            health_is_probe=config.health_is_probe, by_key=config.by_key,
                            idempotent=config.idempotent,
                            carries_headers=config.format.carries_headers, tracer=tracer,
-                           configured=target.addrs, make_pool=make_pool, on_call=on_call)
+                           configured=target.addrs, make_pool=make_pool, on_call=on_call,
+                           call_timeout_s=(target.call_timeout_ms or settings.call_timeout_ms) / 1000)
 
         return cls({name: service(config) for name, config in catalog.items()}, catalog)

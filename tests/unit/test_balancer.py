@@ -133,7 +133,8 @@ class Pool:
     def drain(self) -> None:
         self.drained = True
 
-    def round_trip(self, method: Any, *args: Any, headers: Any = None, deadline: Any = None) -> Any:
+    def round_trip(self, method: Any, *args: Any, headers: Any = None, deadline: Any = None,
+                   expired: Any = None) -> Any:
         self.calls += 1
         if isinstance(self.outcome, BaseException):
             raise self.outcome
@@ -221,3 +222,45 @@ def test_instances_from_dns_come_and_go() -> None:
     with pytest.raises(errors.BackendUnavailable, match="resolves to no instance"):
         service.invoke("add", 1, 2)
     assert service.ping_all() == {"calc.test:9000": "backend_unavailable"}
+
+
+class _Recording(Pool):
+    """A pool that records the deadline each try was given."""
+
+    def __init__(self, port: int, outcome: Any = 1) -> None:
+        super().__init__(port, outcome)
+        self.given: list[tuple[float | None, Any]] = []
+
+    def round_trip(self, method: Any, *args: Any, headers: Any = None, deadline: Any = None,
+                   expired: Any = None) -> Any:
+        self.given.append((deadline, expired))
+        return super().round_trip(method, *args)
+
+
+def test_the_requests_deadline_is_the_earlier_of_the_clients_and_the_call_timeout() -> None:
+    import time
+
+    pool = _Recording(1)
+    service = Service("calculator", [pool], CALC, call_timeout_s=5.0)
+    now = time.monotonic()
+    service.invoke("add", 1, 2)  # no client deadline: the call timeout's, answered backend_timeout
+    service.invoke("add", 1, 2, deadline=now + 0.5)  # the client's, earlier: deadline_exceeded
+    service.invoke("add", 1, 2, deadline=now + 60)  # the client's, later: the call timeout's
+    (first, first_kind), (second, second_kind), (third, third_kind) = pool.given
+    assert 4.5 < first - now <= 5.1 and first_kind is errors.BackendTimeout
+    assert second == now + 0.5 and second_kind is errors.DeadlineExceeded
+    assert 4.5 < third - now <= 5.1 and third_kind is errors.BackendTimeout
+
+
+def test_a_retry_is_bounded_by_the_same_deadline_as_the_first_try() -> None:
+    down, up = _Recording(1), _Recording(2, outcome=42)
+    down.outcome = unavailable(down)
+    service = Service("calculator", [down, up], CALC, idempotent=True, call_timeout_s=5.0)
+    for _ in range(20):
+        down.given.clear()
+        up.given.clear()
+        assert service.invoke("add", 1, 2) == 42
+        if down.given:  # this request tried the instance that is down first, then retried
+            assert down.given[0][0] == up.given[0][0]  # one deadline for both tries
+            return
+    pytest.fail("the balancer never tried the instance that is down")

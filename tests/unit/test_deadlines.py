@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import hashlib
+from pathlib import Path
 
+import pytest
+from werkzeug.test import Client
+
+from gateway.app import create_app
+from gateway.config import Settings
 from gateway.errors import InvalidArgument
 from gateway.http.deadlines import from_headers
+from tests.stubs import StubBackends
 
 
 @pytest.mark.parametrize(("header", "value", "seconds"), [
@@ -36,3 +43,19 @@ def test_no_header_no_deadline_and_both_the_earlier() -> None:
 def test_a_malformed_value_is_invalid_argument_naming_the_header(header: str, name: str, value: str) -> None:
     with pytest.raises(InvalidArgument, match=f"^{name}: "):
         from_headers({header: value}, 0.0)
+
+
+def test_a_malformed_header_is_read_after_the_guard(tmp_path: Path) -> None:
+    """No key and a bogus Grpc-Timeout: 401 (and counted by the rate limit), not 400."""
+    keys = tmp_path / "keys"
+    keys.write_text(f"adder {hashlib.sha256(b'adder').hexdigest()} calculator.add\n")
+    stubs = StubBackends()
+    stubs.calc_pool.outcome = 3
+    app = create_app(Settings(auth="api_key", api_keys_file=str(keys), runtime_dir=str(tmp_path), access_log=""),
+                     backends=stubs)  # type: ignore[arg-type]
+    client = Client(app)
+    assert client.get("/add/1/2", headers={"Grpc-Timeout": "bogus"}).status_code == 401
+    answer = client.get("/add/1/2", headers={"Grpc-Timeout": "bogus", "X-API-Key": "adder"})
+    assert answer.status_code == 400 and answer.get_json()["detail"].startswith("Grpc-Timeout: ")
+    assert client.get("/add/1/2", headers={"Grpc-Timeout": "2S", "X-API-Key": "adder"}).get_json() == {"result": 3}
+    assert client.get("/healthz", headers={"Grpc-Timeout": "bogus"}).status_code == 200  # no backend call

@@ -381,3 +381,25 @@ def test_the_backends_refusal_of_a_spent_budget_is_deadline_exceeded() -> None:
         TApplicationException(TApplicationException.INTERNAL_ERROR, "Internal error"))
     with pytest.raises(BadGateway):  # any other application exception is still a bad reply
         pool.round_trip("add", 1)
+
+
+def test_a_slot_handed_over_near_the_deadline_sends_nothing_once_it_has_passed() -> None:
+    # The slot frees before the deadline, but the waiting greenlet runs only after it (the
+    # releasing one keeps the CPU): the call must not go out, not even with a budget of 1.
+    opener = Opener()
+    pool = make_pool(opener, size=1, checkout_timeout_s=1.0, call_timeout_s=1.0)
+    pool.round_trip("add", 1)
+    seen: list[dict | None] = []
+    _recording(opener.opened[0], seen)
+    pool._slots.acquire(1.0)
+
+    def holder() -> None:
+        gevent.sleep(0.04)
+        pool._slots.release()
+        time.sleep(0.06)  # busy: no yield until past the caller's deadline
+
+    gevent.spawn(holder)
+    with pytest.raises(DeadlineExceeded, match="before the call was sent"):
+        pool.round_trip("add", 1, headers={}, deadline=time.monotonic() + 0.08)
+    assert seen == []
+    assert_whole(pool)

@@ -55,7 +55,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     called: list[str] = []
 
     def recording(pool: Any, answer: Any) -> Any:
-        def call(method: Any, *args: Any, headers: Any = None, deadline: Any = None) -> Any:
+        def call(method: Any, *args: Any, headers: Any = None, deadline: Any = None, expired: Any = None) -> Any:
             called.append(f"{pool}.{getattr(method, 'name', method)}")
             return answer
         return call

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from thrift.protocol.TBinaryProtocol import TBinaryProtocol
+from thrift.protocol.TMultiplexedProtocol import TMultiplexedProtocol
+from thrift.Thrift import TApplicationException
 from thrift.transport.TTransport import TMemoryBuffer
 from werkzeug.test import Client
 
@@ -69,3 +71,19 @@ def test_the_permission_is_the_method_read_from_the_message(app: Any, key: str |
         assert Calculator.Client(TBinaryProtocol(TMemoryBuffer(response.get_data()))).recv_add() == 3
     else:
         assert response.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_multiplexed_name_of_another_service_is_unknown_and_permissions_come_first(app: Any) -> None:
+    out = TMemoryBuffer()
+    Calculator.Client(TMultiplexedProtocol(TBinaryProtocol(out), "cache")).send_add(1, 2)
+    headers = {"Content-Type": "application/x-thrift", "X-API-Key": "adder"}
+    response = Client(app).post("/thrift/calculator", data=out.getvalue(), headers=headers)
+    assert response.status_code == 200
+    with pytest.raises(TApplicationException) as info:
+        Calculator.Client(TBinaryProtocol(TMemoryBuffer(response.get_data()))).recv_add()
+    assert info.value.type == TApplicationException.UNKNOWN_METHOD
+    # A client without the permission is refused before it learns a method does not exist.
+    out = TMemoryBuffer()
+    Calculator.Client(TBinaryProtocol(out)).send_divide(1, 2)
+    reader = {"Content-Type": "application/x-thrift", "X-API-Key": "reader"}
+    assert Client(app).post("/thrift/calculator", data=out.getvalue(), headers=reader).status_code == 403
