@@ -30,13 +30,17 @@ class Browser:
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--remote-debugging-port=0", f"--user-data-dir={self._profile}", "about:blank"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        port_file = self._profile / "DevToolsActivePort"
-        wait_for(port_file.exists, 30, "Chromium's DevTools port")
-        port = port_file.read_text().split()[0]
-        targets = wait_for(lambda: [t for t in self._targets(port) if t["type"] == "page"], 10, "a page target")
-        # No Origin header: Chromium refuses DevTools connections from origins it was not told of.
-        self._socket = websocket.create_connection(targets[0]["webSocketDebuggerUrl"], timeout=30,  # type: ignore[index]
-                                                   suppress_origin=True)
+        try:
+            port_file = self._profile / "DevToolsActivePort"
+            wait_for(port_file.exists, 30, "Chromium's DevTools port")
+            port = port_file.read_text().split()[0]
+            targets = wait_for(lambda: [t for t in self._targets(port) if t["type"] == "page"], 10, "a page target")
+            # No Origin header: Chromium refuses DevTools connections from origins it was not told of.
+            self._socket = websocket.create_connection(targets[0]["webSocketDebuggerUrl"],  # type: ignore[index]
+                                                       timeout=30, suppress_origin=True)
+        except BaseException:
+            self._stop()  # a browser that never became usable is not left running
+            raise
         self._ids = itertools.count(1)
 
     @staticmethod
@@ -79,6 +83,9 @@ class Browser:
 
     def __exit__(self, *exc: object) -> None:
         self._socket.close()
+        self._stop()
+
+    def _stop(self) -> None:
         self._process.terminate()
         try:
             self._process.wait(10)
