@@ -175,7 +175,9 @@ class RestHandler:
         self.__name__ = f"rest_{binding.service}_{binding.method.name}_{binding.http_method.lower()}"
         self.described = (f"{binding.service}.{binding.method.name} "
                           f"(api.{binding.http_method.lower()} = \"{binding.template}\")")
-        self._reads_body = bool(binding.body)
+        # Planned once, not per request: the body's members and whether any is required.
+        self._body_members = binding.body
+        self._body_required = any(p.field.required for p in self._body_members.values())
 
     def __call__(self, ctx: Context, environ: Environ, **path: str) -> Reply:
         binding = self.binding
@@ -196,7 +198,7 @@ class RestHandler:
     def _read(self, environ: Environ, path: dict[str, str], i64_strings: bool) -> dict[str, Any]:
         values: dict[str, Any] = {}
         query = cookies = None
-        body = self._body(environ) if self._reads_body else {}
+        body = self._body(environ) if self._body_members else {}
         for param in self.binding.params:
             f = param.field
             if param.source == "body":
@@ -222,13 +224,13 @@ class RestHandler:
 
     def _body(self, environ: Environ) -> dict[str, Any]:
         raw = validation.read_body(environ, get_content_length(environ))
-        if not raw.strip() and not any(p.field.required for p in self.binding.body.values()):
+        if not raw.strip() and not self._body_required:
             return {}  # nothing to send and nothing required: an empty body is fine
         body = validation.json_object(raw)
-        unknown = sorted(set(body) - set(self.binding.body))
+        unknown = sorted(set(body) - set(self._body_members))
         if unknown:
             raise InvalidArgument(f"body member {unknown[0]!r}: no such field (expected "
-                                  f"{', '.join(self.binding.body) or 'none'})")
+                                  f"{', '.join(self._body_members) or 'none'})")
         return body
 
 
