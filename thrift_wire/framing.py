@@ -23,6 +23,7 @@ _INFO_KEYVALUE = 1
 _U32 = struct.Struct("!I")
 _I32 = struct.Struct("!i")
 _FRAME_HEAD = struct.Struct("!HHIH")  # magic, flags, sequence number, header size in words
+_PADDING = (b"", b"\x00", b"\x00\x00", b"\x00\x00\x00")
 
 
 class FrameError(ValueError):
@@ -105,6 +106,20 @@ def _string(s: str) -> bytes:
     return varints.encode(len(raw)) + raw
 
 
+# A header key as written (its length, then its bytes), made once per key: the keys a
+# gateway sends are the same few on every call.
+_KEYS: dict[str, bytes] = {}
+
+
+def _key(k: str) -> bytes:
+    written = _KEYS.get(k)
+    if written is None:
+        written = _string(k)
+        if len(_KEYS) < 256:  # keys come from code and configuration, but never let them grow without bound
+            _KEYS[k] = written
+    return written
+
+
 class Header(Framing):
     name = "header"
 
@@ -112,10 +127,13 @@ class Header(Framing):
              headers: dict[str, str] | None = None) -> bytes:
         pid = protocol_id or 0
         if headers:
-            info = varints.encode(_INFO_KEYVALUE) + varints.encode(len(headers)) + b"".join(
-                _string(k) + _string(v) for k, v in headers.items())
-            block = varints.encode(pid) + varints.encode(0) + info
-            block += b"\x00" * (-len(block) % 4)
+            # Protocol id and no transforms (one-byte varints), the key/value block, its count.
+            parts = [bytes((pid, 0, _INFO_KEYVALUE)), varints.encode(len(headers))]
+            for k, v in headers.items():
+                raw = v.encode("utf-8")
+                parts += (_key(k), varints.encode(len(raw)), raw)
+            block = b"".join(parts)
+            block += _PADDING[-len(block) % 4]
         else:
             block = bytes((pid, 0, 0, 0))  # protocol id (a one-byte varint), no transforms, padding
         body = _FRAME_HEAD.pack(0x0FFF, 0, seqid & 0xFFFFFFFF, len(block) // 4) + block + message

@@ -43,7 +43,7 @@ _POLLIN = get_original("select", "POLLIN")
 class ThriftConnection:
     """An open socket to a backend and the sequence of calls made over it."""
 
-    __slots__ = ("_sock", "_codec", "_seqid", "_format", "_poller", "_hub", "_readable", "_closed")
+    __slots__ = ("_sock", "_codec", "_seqid", "_format", "_poller", "_hub", "_readable", "_closed", "_pending")
 
     def __init__(self, sock: socket.socket, codec: ClientCodec | HttpClientCodec) -> None:
         self._sock = sock
@@ -58,6 +58,7 @@ class ThriftConnection:
         self._hub = gevent.get_hub()
         self._readable = self._hub.loop.io(sock.fileno(), 1)
         self._closed = False
+        self._pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted
 
     def exchange(self, method: MethodSpec, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any:
         self._seqid = (self._seqid + 1) % _SEQID_LIMIT
@@ -100,10 +101,8 @@ class ThriftConnection:
     def is_reusable(self) -> bool:
         """False when the idle socket is readable: the peer closed it, or bytes nobody
         asked for sit in it. Either way the next call on it would go wrong."""
-        if self._closed or not self._codec.reusable or self._sock.fileno() < 0:
-            return False
-        pending = getattr(self._sock, "pending", None)  # TLS: bytes already decrypted
-        if pending is not None and pending():
+        # Only close() closes the socket: _closed says whether it is open.
+        if self._closed or not self._codec.reusable or (self._pending is not None and self._pending()):
             return False
         return not self._poller.poll(0)
 

@@ -159,25 +159,36 @@ class ConnectionPool:
             )
         conn: Connection | None = None
         clean = False
-        # The request's deadline over the connect and the call; the call timeout over the call.
-        request_timer = gevent.Timeout(max(deadline - time.monotonic(), 0.0)) if deadline is not None else None
+        # One timer per call. With a deadline it runs from now, over the connect and the
+        # answer; the call timeout, which bounds the answer alone, is armed in its place
+        # only where it would end first (Service.invoke never lets it: its deadline is
+        # never later than the call timeout from the start of the call).
+        timer: gevent.Timeout | None = None
+        call_timed = deadline is None  # the timer is the call timeout's: BackendTimeout
         try:
-            if request_timer is not None:
-                request_timer.start()
-            if deadline is not None and time.monotonic() >= deadline:
-                # A slot handed over near the deadline: this greenlet may run only after it.
-                raise self._error(expired, "the request's deadline passed before the call was sent")
+            if deadline is not None:
+                timer = gevent.Timeout(max(deadline - time.monotonic(), 0.0))
+                timer.start()
+                if time.monotonic() >= deadline:
+                    # A slot handed over near the deadline: this greenlet may run only after it.
+                    raise self._error(expired, "the request's deadline passed before the call was sent")
             conn = self._checkout()
             call_s = self._call_timeout_s
             if deadline is not None:
-                call_s = min(call_s, deadline - time.monotonic())
-                if call_s <= 0:  # nothing is sent after the deadline, not even with a budget of 1
+                left = deadline - time.monotonic()
+                if left <= 0:  # nothing is sent after the deadline, not even with a budget of 1
                     clean = True  # the connection carried nothing: it goes back as it was
                     raise self._error(expired, "the request's deadline passed before the call was sent")
+                if call_s < left:
+                    timer.close()  # type: ignore[union-attr]
+                    timer, call_timed = None, True
+                else:
+                    call_s = left
+            if timer is None:
+                timer = gevent.Timeout(call_s)
+                timer.start()
             if headers is not None:
                 headers = {**headers, DEADLINE_BUDGET_KEY: budget_header(call_s)}
-            call_timer = gevent.Timeout(self._call_timeout_s)
-            call_timer.start()
             try:
                 result = conn.exchange(method, args, headers)
             except (TTransportException, TProtocolException, TApplicationException):
@@ -186,19 +197,12 @@ class ConnectionPool:
                 # Declared in the IDL: the whole reply was read, the stream is in sync.
                 clean = True
                 raise
-            except gevent.Timeout as err:
-                if err is not call_timer:
-                    raise
-                raise self._error(BackendTimeout,
-                                  f"no answer within {self._call_timeout_s:g} s{self._timeout_hint}") from None
-            finally:
-                call_timer.close()
             clean = True
             return result
         except gevent.Timeout as err:
-            if err is not request_timer:
+            if err is not timer:
                 raise
-            if expired is BackendTimeout:  # the deadline was the call timeout's own
+            if call_timed or expired is BackendTimeout:  # the call timeout's, or the deadline it set
                 raise self._error(BackendTimeout,
                                   f"no answer within {self._call_timeout_s:g} s{self._timeout_hint}") from None
             raise self._error(expired, "no answer by the request's deadline") from None
@@ -212,8 +216,8 @@ class ConnectionPool:
             raise self._error(BadGateway, f"invalid reply: {err}") from err
         finally:
             try:
-                if request_timer is not None:
-                    request_timer.close()
+                if timer is not None:
+                    timer.close()
                 if conn is not None:
                     if clean and self._idle_timeout_s > 0 and not self.draining:
                         self._idle.append((conn, time.monotonic()))
