@@ -161,8 +161,18 @@ class RouteTable:
                                  f"{seen[key].described} and {route.described}")
             seen[key] = route
             self._by_method.setdefault(route.method, []).append(route)
-        for routes in self._by_method.values():
+        # Per method and first path segment, the routes a path starting with it can reach,
+        # in the order they are tried: those whose first segment is that literal, and
+        # those whose first segment is a parameter. A request tries only these.
+        self._by_first: dict[str, tuple[dict[str, list[Route]], list[Route]]] = {}
+        for method, routes in self._by_method.items():
             routes.sort(key=lambda r: r.pattern.rank)  # stable: otherwise in declaration order
+            open_first = [r for r in routes if r.pattern.segments[0][0] != _LITERAL]
+            firsts = {r.pattern.segments[0][1] for r in routes if r.pattern.segments[0][0] == _LITERAL}
+            self._by_first[method] = (
+                {first: [r for r in routes if r in open_first or r.pattern.segments[0] == (_LITERAL, first)]
+                 for first in firsts},
+                open_first)
 
     def __iter__(self) -> Iterator[Route]:
         return iter(self._routes)
@@ -170,13 +180,15 @@ class RouteTable:
     def match(self, method: str, path: str) -> Match | None:
         """The route ``method`` and the normalised WSGI ``path`` reach, as Werkzeug's
         router would find it: HEAD is GET's, non-ASCII paths are decoded as UTF-8."""
-        routes = self._by_method.get("GET" if method == "HEAD" else method)
-        if not routes:
+        indexed = self._by_first.get("GET" if method == "HEAD" else method)
+        if indexed is None:
             return None
         if not path.isascii():
             # WSGI carries the path's bytes as latin-1; Werkzeug decodes them as UTF-8,
             # replacing what is not, and so must we to hand the same parameters.
             path = path.encode("latin-1", "replace").decode("utf-8", "replace")
+        by_first, open_first = indexed
+        routes = by_first.get(path[1:].split("/", 1)[0], open_first)
         for route in routes:
             params = route.pattern.match(path)
             if params is not None:

@@ -246,6 +246,22 @@ def test_a_literal_segment_wins_over_a_parameter_whatever_the_order_declared() -
     assert table.match("GET", "/v1/users/7/x").route.handler is _third  # type: ignore[union-attr]
 
 
+def test_the_first_segment_index_finds_what_trying_every_route_in_order_finds() -> None:
+    """The table tries only the routes a path's first segment can reach; trying every
+    route of the method in rank order must give the same match for any path."""
+    table = RouteTable([*ROUTES, Route("GET", "/<a>/fixed", _other, OPEN), Route("GET", "/<key:rest>", _third, OPEN),
+                        Route("GET", "/", _handler, OPEN)])
+    segments = ["add", "cache", "v1", "fixed", "x", "", "calc", "rpc", "openapi.json", "1"]
+    paths = {"/", "", "/add"} | {f"/{a}/{b}" for a in segments for b in segments} | {
+        f"/{a}/{b}/{c}" for a in segments for b in segments[:4] for c in segments[:4]}
+    for method in ("GET", "PUT", "POST", "DELETE"):
+        ordered = table._by_method.get(method, [])
+        for path in paths:
+            linear = next((r for r in ordered if r.pattern.match(path) is not None), None)
+            found = table.match(method, path)
+            assert (found.route if found else None) is linear, (method, path)
+
+
 def _other(*args: Any, **kwargs: Any) -> Any:
     return {}
 
