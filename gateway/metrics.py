@@ -68,6 +68,11 @@ class _Pending:
         self.counts: dict[tuple[Any, tuple[str, ...]], int] = {}
         # (histogram, labels) -> [count per bucket..., sum of observations]
         self.observations: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
+        # The two figures every request and every call updates, in one entry each: a
+        # counter's labels -> [count per latency bucket..., sum]; the count is the buckets'
+        # sum, the histogram's labels a part of the counter's (``flush``).
+        self.requests: dict[tuple[str, str, str], list[float]] = {}  # (route, method, status)
+        self.calls: dict[tuple[str, str, str, str], list[float]] = {}  # (backend, address, method, outcome)
 
     def count(self, metric: Any, labels: tuple[str, ...]) -> None:
         key = (metric, labels)
@@ -84,6 +89,13 @@ class _Pending:
     def flush(self) -> None:
         counts, self.counts = self.counts, {}
         observations, self.observations = self.observations, {}
+        requests, self.requests = self.requests, {}
+        calls, self.calls = self.calls, {}
+        for (route, method, status), slots in requests.items():
+            _add(counts, observations, HTTP_REQUESTS, (route, method, status), HTTP_LATENCY, (route,), slots)
+        for (backend, address, method, outcome), slots in calls.items():
+            _add(counts, observations, THRIFT_CALLS, (backend, address, method, outcome), THRIFT_LATENCY,
+                 (backend, method), slots)
         for (metric, labels), n in counts.items():
             metric.labels(*labels).inc(n)
         for (metric, labels), slots in observations.items():
@@ -94,6 +106,24 @@ class _Pending:
                 if n:
                     bucket.inc(n)
             child._sum.inc(slots[-1])
+
+
+def _add(counts: dict[tuple[Any, tuple[str, ...]], int], observations: dict[tuple[Any, tuple[str, ...]], list[float]],
+         counter: Any, counter_labels: tuple[str, ...], histogram: Any, histogram_labels: tuple[str, ...],
+         slots: list[float]) -> None:
+    key = (counter, counter_labels)
+    counts[key] = counts.get(key, 0) + int(sum(slots[:-1]))
+    into = observations.setdefault((histogram, histogram_labels), [0.0] * len(slots))
+    for i, n in enumerate(slots):
+        into[i] += n
+
+
+def _timed(into: dict[Any, list[float]], key: Any, seconds: float) -> None:
+    slots = into.get(key)
+    if slots is None:
+        slots = into[key] = [0.0] * (len(_BOUNDS) + 1)
+    slots[bisect_left(_BOUNDS, seconds)] += 1  # the first bucket whose bound >= seconds
+    slots[-1] += seconds
 
 
 _BOUNDS = (*_BUCKETS, float("inf"))
@@ -109,13 +139,11 @@ _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OP
 def http_request(route: str, method: str, status: str, seconds: float) -> None:
     if method not in _KNOWN_METHODS:
         method = "other"
-    _pending.count(HTTP_REQUESTS, (route, method, status))
-    _pending.observe(HTTP_LATENCY, (route,), seconds)
+    _timed(_pending.requests, (route, method, status), seconds)
 
 
 def thrift_call(backend: str, address: str, method: str, outcome: str, seconds: float) -> None:
-    _pending.count(THRIFT_CALLS, (backend, address, method, outcome))
-    _pending.observe(THRIFT_LATENCY, (backend, method), seconds)
+    _timed(_pending.calls, (backend, address, method, outcome), seconds)
 
 
 def ejection(backend: str, address: str) -> None:

@@ -23,6 +23,16 @@ from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-
 import gevent
 
 
+_QUOTED: dict[str, str] = {}
+
+
+def _quote_known(text: str) -> str:
+    quoted = _quote(text)
+    if len(_QUOTED) < 4096:  # a client may send any method token: never grow without bound
+        _QUOTED[text] = quoted
+    return quoted
+
+
 class AccessLog:
     """JSON lines to a file descriptor, one ``write`` per turn of the event loop."""
 
@@ -53,9 +63,12 @@ class AccessLog:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now))
         # Spaced as json.dumps spaces them, as the lines were before: greps keep working.
         called = ", ".join(map(_quote, backends))
+        # Methods and route templates are a few values: each is quoted once.
+        quoted_method = _QUOTED.get(method) or _quote_known(method)
+        quoted_route = _QUOTED.get(route) or _quote_known(route)
         self._pending.append(
-            f'{{"time": "{self._stamp}", "request_id": {_quote(request_id)}, "method": {_quote(method)}, '
-            f'"path": {_quote(path)}, "route": {_quote(route)}, "status": {status}, '
+            f'{{"time": "{self._stamp}", "request_id": {_quote(request_id)}, "method": {quoted_method}, '
+            f'"path": {_quote(path)}, "route": {quoted_route}, "status": {status}, '
             f'"duration_ms": {round(duration_s * 1000, 3)}, "backends": [{called}], '
             f'"remote": {_quote(remote) if remote is not None else "null"}, "trace_id": "{trace_id}"}}\n')
         if not self._scheduled:

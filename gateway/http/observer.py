@@ -59,7 +59,9 @@ class RequestObserver:
         request_id = sent if sent and _SANE_REQUEST_ID.fullmatch(sent) else new_request_id()
         environ[REQUEST_ID_ENVIRON_KEY] = request_id
         status, route = "500", "unmatched"
-        body = _guard_body(environ, deadline=time.monotonic() + self._body_timeout_s, budget=self._budget)
+        # Most requests (every GET) have no body: no guard, and not even its clock read.
+        body = (_guard_body(environ, deadline=time.monotonic() + self._body_timeout_s, budget=self._budget)
+                if environ.get("CONTENT_LENGTH") or "HTTP_TRANSFER_ENCODING" in environ else None)
         method = environ.get("REQUEST_METHOD", "")
         span = self._tracer.server(method, environ.get("HTTP_TRACEPARENT"), environ.get("HTTP_TRACESTATE"),
                                    **({"http.request.method": method, "url.path": environ.get("PATH_INFO", "")}

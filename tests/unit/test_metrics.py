@@ -31,3 +31,22 @@ def test_render_writes_pending_figures_first() -> None:
     metrics.http_request("/unit", "GET", "200", 0.01)
     text = metrics.render()[0].decode()
     assert 'gateway_http_requests_total{method="GET",route="/unit",status="200"} 1.0' in text
+
+
+def test_a_histogram_sums_every_counter_entry_that_shares_its_labels() -> None:
+    # Requests are kept per (route, method, status) and calls per (backend, address,
+    # method, outcome); the latency histograms have fewer labels and add them up.
+    metrics.http_request("/sum", "GET", "200", 0.002)
+    metrics.http_request("/sum", "GET", "404", 0.002)
+    metrics.http_request("/sum", "POST", "200", 0.2)
+    metrics.thrift_call("summed", "127.0.0.1:1", "m", "ok", 0.001)
+    metrics.thrift_call("summed", "127.0.0.1:2", "m", "backend_timeout", 5.0)
+    metrics.flush()
+    assert sample("gateway_http_requests_total", route="/sum", method="GET", status="404") == 1
+    assert sample("gateway_http_request_duration_seconds_count", route="/sum") == 3
+    assert sample("gateway_http_request_duration_seconds_bucket", route="/sum", le="0.0025") == 2
+    assert sample("gateway_http_request_duration_seconds_sum", route="/sum") == 0.002 + 0.002 + 0.2
+    assert sample("gateway_thrift_calls_total", backend="summed", address="127.0.0.1:2", method="m",
+                  outcome="backend_timeout") == 1
+    assert sample("gateway_thrift_call_duration_seconds_count", backend="summed", method="m") == 2
+    assert sample("gateway_thrift_call_duration_seconds_bucket", backend="summed", method="m", le="0.001") == 1
