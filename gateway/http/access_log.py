@@ -22,7 +22,7 @@ from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-
 
 import gevent
 
-
+# Methods and route templates, quoted once each.
 _QUOTED: dict[str, str] = {}
 
 
