@@ -25,6 +25,9 @@ from gateway.config import MAX_BODY_BYTES
 from gateway.errors import ClientDisconnected, InvalidJson, Overloaded, RequestTimeout
 
 
+_LATE = "the request body did not arrive within the body timeout"
+
+
 class BodyBudget:
     """The bytes of request bodies one worker may hold at once."""
 
@@ -67,11 +70,21 @@ class GuardedInput:
             want = self._remaining
         self._reserve(want)
         left = self._deadline - time.monotonic()
+        # The timer raises itself; the error is made only when it fires (most reads finish).
+        timer = gevent.Timeout(left) if left > 0 else None
         try:
-            if left <= 0:
-                raise RequestTimeout("the request body did not arrive within the body timeout")
-            with gevent.Timeout(left, RequestTimeout("the request body did not arrive within the body timeout")):
+            if timer is None:
+                raise RequestTimeout(_LATE)
+            timer.start()
+            try:
                 data = self._raw.read(want) if want >= 0 else self._raw.read()
+            finally:
+                timer.close()
+        except gevent.Timeout as err:
+            if err is not timer:
+                raise
+            self.broken = True
+            raise RequestTimeout(_LATE) from None
         except RequestTimeout:
             self.broken = True
             raise

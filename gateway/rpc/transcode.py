@@ -26,7 +26,7 @@ import binascii
 import json
 import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.errors import InvalidArgument
 from gateway.idl.model import Enum, Field, ListOf, MapOf, Scalar, SetOf, Struct
@@ -153,23 +153,47 @@ def _plain_i64(t: Any) -> bool:
     return isinstance(t, Scalar) and t.kind == "i64"
 
 
+class _FieldsPlan(NamedTuple):
+    """What reading a JSON object into ``fields`` needs, worked out once per field list."""
+
+    fields: list[Field]  # held: the plan is found by the list's identity
+    names: frozenset[str]
+    listed: str  # the names, for the error that lists them
+    steps: tuple[tuple[str, Any, bool, bool], ...]  # (name, type, required, js_conv) in IDL order
+
+
+_PLANS: dict[int, _FieldsPlan] = {}
+
+
+def _plan(fields: list[Field]) -> _FieldsPlan:
+    plan = _PLANS.get(id(fields))
+    if plan is None or plan.fields is not fields:
+        if len(_PLANS) > 4096:  # field lists of IDLs reloaded many times: start again
+            _PLANS.clear()
+        plan = _PLANS[id(fields)] = _FieldsPlan(
+            fields, frozenset(f.name for f in fields), ", ".join(f.name for f in fields) or "none",
+            tuple((f.name, f.type, f.required, js_conv(f)) for f in fields))
+    return plan
+
+
 def fields_from_json(fields: list[Field], value: Any, path: str, *, union: bool = False,
                      i64_strings: bool = False) -> dict[str, Any]:
     """Keyword arguments (by field name) for ``fields`` from a JSON object."""
     if not isinstance(value, dict):
         raise InvalidArgument(f"{path or 'body'}: expected an object, got {_show(value)}")
-    by_name = {f.name: f for f in fields}
-    unknown = sorted(set(value) - set(by_name))
-    if unknown:
-        raise InvalidArgument(f"{_join(path, unknown[0])}: no such field (expected {', '.join(by_name) or 'none'})")
+    plan = _plan(fields)
+    if not plan.names.issuperset(value):
+        unknown = sorted(set(value) - plan.names)
+        raise InvalidArgument(f"{_join(path, unknown[0])}: no such field (expected {plan.listed})")
     out = {}
-    for f in fields:
-        if f.name in value and value[f.name] is not None:
-            out[f.name] = from_json(f.type, value[f.name], _join(path, f.name), i64_strings or js_conv(f))
-        elif f.required:
-            raise InvalidArgument(f"{_join(path, f.name)} is required")
+    for name, t, required, js in plan.steps:
+        item = value.get(name)
+        if item is not None:
+            out[name] = from_json(t, item, f"{path}.{name}" if path else name, i64_strings or js)
+        elif required:
+            raise InvalidArgument(f"{_join(path, name)} is required")
     if union and len(out) != 1:
-        raise InvalidArgument(f"{path or 'body'}: a union takes exactly one of {', '.join(by_name)}")
+        raise InvalidArgument(f"{path or 'body'}: a union takes exactly one of {plan.listed}")
     return out
 
 

@@ -112,3 +112,18 @@ def test_json_thrift_json_is_stable(value: dict[str, Any]) -> None:
     for name, member in value.items():  # everything given comes back (sets sorted)
         if member is not None:
             assert name in once
+
+
+def test_a_field_list_is_read_by_its_own_plan_even_where_an_old_lists_id_comes_again() -> None:
+    # The plan of a field list is kept by the list's id; a list made after an IDL reload
+    # may get the id of one that is gone, and must not be read with that one's plan.
+    from gateway.idl.model import Field
+    from gateway.rpc import transcode
+
+    old = [Field(1, "a", Scalar("i32"), True)]
+    assert transcode.fields_from_json(old, {"a": 1}, "") == {"a": 1}
+    new = [Field(1, "b", Scalar("string"), True)]
+    transcode._PLANS[id(new)] = transcode._PLANS[id(old)]  # as if the id had been reused
+    assert transcode.fields_from_json(new, {"b": "x"}, "") == {"b": "x"}
+    with pytest.raises(InvalidArgument, match="a: no such field"):
+        transcode.fields_from_json(new, {"a": 1}, "")
