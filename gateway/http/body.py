@@ -24,7 +24,7 @@ import gevent
 from gateway.config import MAX_BODY_BYTES
 from gateway.errors import ClientDisconnected, InvalidJson, Overloaded, RequestTimeout
 
-
+# The 408's detail.
 _LATE = "the request body did not arrive within the body timeout"
 
 
