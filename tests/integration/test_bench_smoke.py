@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -42,7 +43,8 @@ def test_bench_harness_runs_end_to_end(tmp_path: Path) -> None:
                  "seed design, 20 ms backend", "gateway 1 worker, 8 conns"):
         assert f"| {case} |" in text
     # The open issues' rows (24, 25, 28): every call answered 2xx, or the ratio would compare errors.
-    for case in (bench.POOLED, "generated module: POST /rpc/calc_gen/add", "IDL file: POST /rpc/calc_idl/add",
+    for case in (bench.POOLED, bench.POOLED_CACHE, "gateway: GET /cache/<key>",
+                 "generated module: POST /rpc/calc_gen/add", "IDL file: POST /rpc/calc_idl/add",
                  "POST /rpc/users/getMe", "annotated REST route: GET /v1/users/me",
                  "no deadline header: GET /add", "Grpc-Timeout: 5S: GET /add", "POST /rpc/calculator/add",
                  "POST /thrift/calculator (binary, THttpClient-style)",
@@ -54,6 +56,8 @@ def test_bench_harness_runs_end_to_end(tmp_path: Path) -> None:
     targets = {line.split(" | ")[0][2:]: line.split(" | ")[2:] for line in text.splitlines()
                if line.startswith("| ") and line.count(" | ") == 3}
     assert targets["/add vs minimal pooled call"][0] == ">= 0.85"
+    assert targets["cache GET vs minimal pooled Cache.get"][0] == ">= 0.85"
+    assert targets["POST /rpc/calculator/add vs GET /add"][0] == ">= 0.9"
     assert targets["/rpc through the IDL file vs the generated module"][0] == ">= 0.95"
     assert targets["annotated GET /v1/users/me vs POST /rpc/users/getMe"][0] == ">= 0.95"
     assert targets["GET /add with a deadline header vs without"][0] == ">= 0.97"
@@ -93,16 +97,28 @@ def test_minimal_pooled_call_answers_correctly(tmp_path: Path) -> None:
 
     from tests.harness import Backend, Gateway
 
-    calc = Backend("calculator", tmp_path)
-    app = Gateway(tmp_path, [calc.address], ["127.0.0.1:1"], app="bench.pooled_app:app", ready_path="/add/1/1")
+    calc, cache = Backend("calculator", tmp_path), Backend("cache", tmp_path)
+    app = Gateway(tmp_path, [calc.address], [cache.address], app="bench.pooled_app:app", ready_path="/add/1/1")
+    gateway = Gateway(tmp_path, [calc.address], [cache.address])
     try:
         with requests.Session() as http:
             for a, b in ((20, 22), (-5, 3), (2**40, 1)):
                 answer = http.get(f"{app.url}/add/{a}/{b}", timeout=5)
                 assert answer.status_code == 200 and answer.json() == {"result": a + b}
             assert http.get(f"{app.url}/other", timeout=5).status_code == 404
+            # GET /cache/<key>: what the gateway answers for a value it stored, and a miss.
+            for key in ("bench-key", "with/slash", "cl\u00e9\"q"):
+                path = "/cache/" + quote(key, safe="/")
+                stored = http.put(gateway.url + path, json={"value": {"n": 1, "text": "benchmark"}}, timeout=5)
+                assert stored.status_code == 200, stored.text
+                answer = http.get(app.url + path, timeout=5)
+                assert answer.status_code == 200 and answer.json() == http.get(gateway.url + path, timeout=5).json()
+                assert answer.json() == {"key": key, "value": {"n": 1, "text": "benchmark"}}
+            missing = http.get(f"{app.url}/cache/never-stored", timeout=5)
+            assert missing.status_code == 404 and missing.json() == {"error": "not found"}
+            assert http.get(f"{app.url}/cache/bench-key", timeout=5).status_code == 200  # the client went back
     finally:
-        for proc in (app, calc):
+        for proc in (app, gateway, calc, cache):
             proc.stop()
 
 
