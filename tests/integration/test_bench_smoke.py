@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -127,14 +130,84 @@ def test_breakdown_harness_runs_end_to_end(tmp_path: Path) -> None:
         pytest.skip("wrk is not installed and cannot be installed without root")
     from bench import breakdown
 
-    assert breakdown.main(["--duration", "1", "--rounds", "1", "--out", str(tmp_path)]) == 0
+    # A few steps: one by patch, one by the environment (with call_headers), and the whole Thrift side.
+    steps = "metrics,theader,upstream"
+    assert breakdown.main(["--duration", "1", "--rounds", "1", "--steps", steps, "--out", str(tmp_path)]) == 0
     text = (tmp_path / "breakdown.md").read_text()
-    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
-    assert [row.split(" | ")[0] for row in rows] == ["| bare", "| http", "| encode", "| full"]
+    assert f"--steps {steps}" in text and "within noise" in text
+    layers, ab, attribution = (text.split(f"## {title}")[1].split("## ")[0]
+                               for title in ("Layers", "Steps switched off", "Attribution"))
+    rows = [line.split(" | ") for line in layers.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
+    assert [row[0] for row in rows] == ["| bare", "| http", "| encode", "| full"]
     for row in rows:
-        cells = row.split(" | ")
-        assert float(cells[2]) > 0 and float(cells[3]) > 0  # req/s and CPU per request measured
+        assert float(row[2]) > 0 and float(row[3]) > 0  # req/s and CPU per request measured
+        assert row[-1] == "0 |", row  # every request answered 2xx
     assert "The backend call's whole cost" in text
+    rows = [line.split(" | ") for line in ab.splitlines() if line.startswith("| ") and not line.startswith("| server")]
+    assert [row[0] for row in rows] == ["| minimal", "| full", "| metrics", "| theader", "| upstream"]
+    for row in rows:
+        assert float(row[2]) > 0 and float(row[3]) > 0, row
+        assert row[-1] == "0 |", row
+        if row[0] not in ("| minimal", "| full"):
+            float(row[4])  # the step's cost
+    for label in ("the gateway's own cost: full − minimal", "sum of the steps (metrics + theader)",
+                  "not attributed", "Thrift side: full − upstream off", "HTTP side: upstream off − minimal"):
+        row = next(line for line in attribution.splitlines() if line.startswith(f"| {label}"))
+        float(row.split(" | ")[-1].rstrip(" |"))
+
+
+def test_breakdown_steps_are_known(tmp_path: Path) -> None:
+    from bench import breakdown
+
+    with pytest.raises(SystemExit, match="unknown nothing"):
+        breakdown.main(["--steps", "metrics,nothing", "--out", str(tmp_path)])
+
+
+@pytest.mark.parametrize("env", [{"BENCH_OFF": "nothing"}, {"BENCH_OFF": "theader"},
+                                 {"BENCH_OFF": "access_log"}, {"BENCH_LAYER": "nothing"}])
+def test_layers_app_refuses_what_it_cannot_switch(env: dict[str, str]) -> None:
+    # An unknown step, or one whose environment is missing, must not measure the full
+    # gateway under the step's name: the worker stops before making the app.
+    env = {**bench.os.environ, "GATEWAY_CALCULATOR_ADDRS": "127.0.0.1:1", "GATEWAY_CACHE_ADDRS": "127.0.0.1:1",
+           **env}
+    env.pop("GATEWAY_ACCESS_LOG", None)
+    done = subprocess.run([sys.executable, "-c", "import bench.layers_app"], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert done.returncode != 0 and ("BENCH_OFF=" in done.stderr or "BENCH_LAYER=" in done.stderr), done.stderr
+
+
+def test_every_step_switched_off_still_answers_correctly(tmp_path: Path) -> None:
+    # A step switched off must leave the answers right, or the breakdown would be
+    # measuring error answers; every other route still reaches its backend.
+    import requests
+
+    from bench.steps import STEPS
+    from tests.harness import Backend, Gateway
+
+    calc, cache = Backend("calculator", tmp_path), Backend("cache", tmp_path)
+    gateways: dict[str, Gateway] = {}
+    try:
+        for step in STEPS:
+            address = f"{calc.address}?transport=framed" if step.framed else calc.address
+            gateways[step.name] = Gateway(tmp_path, [address], [cache.address],
+                                          env={"BENCH_OFF": step.name, **dict(step.env)}, app="bench.layers_app:app")
+        for name, gateway in gateways.items():
+            with requests.Session() as http:
+                for _ in range(3):  # the second and third on pooled connections
+                    answer = http.get(f"{gateway.url}/add/20/22", timeout=5)
+                    assert answer.status_code == 200 and answer.json() == {"result": 42}, name
+                assert http.get(f"{gateway.url}/calc/multiply/6/7", timeout=5).json()["result"] == 42, name
+                if name == "ids":  # the patches reach what the gateway calls
+                    assert answer.headers["X-Request-ID"] == "0123456789abcdef0123456789abcdef"
+                    assert answer.headers["traceparent"] == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    finally:
+        procs = [*gateways.values(), calc, cache]
+        for proc in procs:  # all told at once: they stop together
+            proc.send(signal.SIGTERM)
+        for proc in procs:
+            proc.stop()
+    assert "/add/20/22" in gateways["metrics"].output()  # the access log is on...
+    assert "/add/20/22" not in gateways["access_log"].output()  # ...but not in the one without it
 
 
 @pytest.mark.parametrize("layer", ["http", "encode"])
