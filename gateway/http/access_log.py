@@ -40,11 +40,11 @@ def _quote_known(text: str) -> str:
 
 
 class AccessLog:
-    """JSON lines to a file descriptor, one ``write`` per turn of the event loop."""
+    """JSON lines to a file descriptor, formatted and written in batches."""
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._pending: list[str] = []
+        self._pending: list[tuple[Any, ...]] = []  # each request's values, formatted at flush
         self._timer: Any = None  # the next flush, while lines are pending
         self._second = -1
         self._stamp = ""
@@ -61,27 +61,32 @@ class AccessLog:
 
     def request(self, request_id: str, method: str, path: str, route: str, status: int, duration_s: float,
                 backends: list[str], remote: str | None, trace_id: str) -> None:
-        """Log one answered request. Strings a client chose are JSON-escaped (as ASCII:
-        the line is valid JSON and valid UTF-8 whatever the path held)."""
-        now = time.time()
-        if int(now) != self._second:
-            self._second = int(now)
-            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now))
-        # Spaced as json.dumps spaces them, as the lines were before: greps keep working.
-        called = ", ".join(map(_quote, backends))
-        # Methods and route templates are a few values: each is quoted once.
-        quoted_method = _QUOTED.get(method) or _quote_known(method)
-        quoted_route = _QUOTED.get(route) or _quote_known(route)
-        self._pending.append(
-            f'{{"time": "{self._stamp}", "request_id": {_quote(request_id)}, "method": {quoted_method}, '
-            f'"path": {_quote(path)}, "route": {quoted_route}, "status": {status}, '
-            f'"duration_ms": {round(duration_s * 1000, 3)}, "backends": [{called}], '
-            f'"remote": {_quote(remote) if remote is not None else "null"}, "trace_id": "{trace_id}"}}\n')
+        """Log one answered request (``backends`` is not changed afterwards). Strings a
+        client chose are JSON-escaped (as ASCII: the line is valid JSON and valid UTF-8
+        whatever the path held) - when the batch is written: on the request path the
+        line's values are only kept."""
+        self._pending.append((time.time(), request_id, method, path, route, status, duration_s, backends, remote,
+                              trace_id))
         if self._timer is None:
             self._timer = gevent.get_hub().loop.timer(FLUSH_INTERVAL_S)
             self._timer.start(self.flush)
         elif len(self._pending) >= FLUSH_LINES:
             self.flush()
+
+    def _line(self, at: float, request_id: str, method: str, path: str, route: str, status: int,
+              duration_s: float, backends: list[str], remote: str | None, trace_id: str) -> str:
+        if int(at) != self._second:
+            self._second = int(at)
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(at))
+        # Spaced as json.dumps spaces them, as the lines were before: greps keep working.
+        called = ", ".join(map(_quote, backends))
+        # Methods and route templates are a few values: each is quoted once.
+        quoted_method = _QUOTED.get(method) or _quote_known(method)
+        quoted_route = _QUOTED.get(route) or _quote_known(route)
+        return (f'{{"time": "{self._stamp}", "request_id": {_quote(request_id)}, "method": {quoted_method}, '
+                f'"path": {_quote(path)}, "route": {quoted_route}, "status": {status}, '
+                f'"duration_ms": {round(duration_s * 1000, 3)}, "backends": [{called}], '
+                f'"remote": {_quote(remote) if remote is not None else "null"}, "trace_id": "{trace_id}"}}\n')
 
     def flush(self) -> None:
         """Write every pending line now."""
@@ -90,8 +95,8 @@ class AccessLog:
             self._timer = None
         if not self._pending:
             return
-        data = "".join(self._pending).encode("utf-8")
-        self._pending.clear()
+        pending, self._pending = self._pending, []
+        data = "".join([self._line(*entry) for entry in pending]).encode("utf-8")
         view = memoryview(data)
         while view:
             try:

@@ -50,3 +50,11 @@ def test_a_histogram_sums_every_counter_entry_that_shares_its_labels() -> None:
                   outcome="backend_timeout") == 1
     assert sample("gateway_thrift_call_duration_seconds_count", backend="summed", method="m") == 2
     assert sample("gateway_thrift_call_duration_seconds_bucket", backend="summed", method="m", le="0.001") == 1
+
+
+def test_records_never_pile_up_where_nothing_flushes(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(metrics, "_MAX_PENDING", 3)
+    for _ in range(4):
+        metrics.http_request("/piled", "GET", "200", 0.001)
+    assert metrics._pending.requests == []  # the fourth wrote them all
+    assert sample("gateway_http_requests_total", route="/piled", method="GET", status="200") == 4
