@@ -20,12 +20,18 @@ import time
 from typing import BinaryIO
 
 import gevent
+from gevent import getcurrent
 
 from gateway.config import MAX_BODY_BYTES
 from gateway.errors import ClientDisconnected, InvalidJson, Overloaded, RequestTimeout
 
 # The 408's detail.
 _LATE = "the request body did not arrive within the body timeout"
+
+
+class _BodyLate(BaseException):
+    """Thrown into a greenlet whose body read outlived the body deadline (a BaseException,
+    as gevent.Timeout is, so that no ``except Exception`` on the way swallows it)."""
 
 
 class BodyBudget:
@@ -70,19 +76,19 @@ class GuardedInput:
             want = self._remaining
         self._reserve(want)
         left = self._deadline - time.monotonic()
-        # The timer raises itself; the error is made only when it fires (most reads finish).
-        timer = gevent.Timeout(left) if left > 0 else None
         try:
-            if timer is None:
+            if left <= 0:
                 raise RequestTimeout(_LATE)
-            timer.start()
+            # A bare timer of the event loop rather than a gevent.Timeout (a Python object
+            # and an exception per read): most reads finish, and only one that does not
+            # makes its error - thrown into this greenlet, which only this timer throws.
+            timer = gevent.get_hub().loop.timer(left)
+            timer.start(getcurrent().throw, _BodyLate)
             try:
                 data = self._raw.read(want) if want >= 0 else self._raw.read()
             finally:
                 timer.close()
-        except gevent.Timeout as err:
-            if err is not timer:
-                raise
+        except _BodyLate:
             self.broken = True
             raise RequestTimeout(_LATE) from None
         except RequestTimeout:

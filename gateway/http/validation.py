@@ -64,8 +64,11 @@ def strict_json(text: str) -> Any:
 def json_object(body: bytes) -> dict[str, Any]:
     """``body`` parsed as a JSON object, whatever the Content-Type said."""
     try:
-        # As json.loads() reads bytes: UTF-8, -16 or -32, told apart by the first bytes.
-        value = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        # As json.loads() reads bytes: UTF-8, -16 or -32, told apart by the first bytes -
+        # an object starting "{" and then not a zero byte is UTF-8 (json.detect_encoding's
+        # answer, without its call).
+        utf8 = body[:1] == b"{" and body[1:2] != b"\x00"
+        value = _DECODER.decode(body.decode("utf-8" if utf8 else json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise InvalidJson(f"body is not valid JSON: {err}") from None
     if not isinstance(value, dict):

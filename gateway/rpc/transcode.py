@@ -159,7 +159,9 @@ class _FieldsPlan(NamedTuple):
     fields: list[Field]  # held: the plan is found by the list's identity
     names: frozenset[str]
     listed: str  # the names, for the error that lists them
-    steps: tuple[tuple[str, Any, bool, bool], ...]  # (name, type, required, js_conv) in IDL order
+    # (name, type, required, js_conv, integer range or None) in IDL order; the range is
+    # that of a plain integer field, checked in place - the commonest argument by far.
+    steps: tuple[tuple[str, Any, bool, bool, tuple[int, int] | None], ...]
 
 
 _PLANS: dict[int, _FieldsPlan] = {}
@@ -172,8 +174,15 @@ def _plan(fields: list[Field]) -> _FieldsPlan:
             _PLANS.clear()
         plan = _PLANS[id(fields)] = _FieldsPlan(
             fields, frozenset(f.name for f in fields), ", ".join(f.name for f in fields) or "none",
-            tuple((f.name, f.type, f.required, js_conv(f)) for f in fields))
+            tuple((f.name, f.type, f.required, js_conv(f), _plain_int_range(f)) for f in fields))
     return plan
+
+
+def _plain_int_range(f: Field) -> tuple[int, int] | None:
+    t = f.type
+    if isinstance(t, Scalar) and t.kind in INT_BITS and not js_conv(f):
+        return int_range(t.kind)
+    return None
 
 
 def fields_from_json(fields: list[Field], value: Any, path: str, *, union: bool = False,
@@ -186,10 +195,13 @@ def fields_from_json(fields: list[Field], value: Any, path: str, *, union: bool 
         unknown = sorted(set(value) - plan.names)
         raise InvalidArgument(f"{_join(path, unknown[0])}: no such field (expected {plan.listed})")
     out = {}
-    for name, t, required, js in plan.steps:
+    for name, t, required, js, ints in plan.steps:
         item = value.get(name)
         if item is not None:
-            out[name] = from_json(t, item, f"{path}.{name}" if path else name, i64_strings or js)
+            if ints is not None and type(item) is int and ints[0] <= item <= ints[1] and not i64_strings:
+                out[name] = item  # what from_json would give; anything else goes there for its error
+            else:
+                out[name] = from_json(t, item, f"{path}.{name}" if path else name, i64_strings or js)
         elif required:
             raise InvalidArgument(f"{_join(path, name)} is required")
     if union and len(out) != 1:

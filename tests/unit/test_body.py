@@ -104,6 +104,15 @@ def test_a_body_that_does_not_arrive_in_time_is_408_and_breaks_the_connection() 
     assert body.broken and not body.finished
 
 
+def test_a_read_that_finished_leaves_no_timer_to_fire_later() -> None:
+    # The read's timer throws into the reading greenlet: once the read is done it must
+    # be gone, or the request's greenlet would be interrupted later, anywhere.
+    body = guarded(SlowInput(b"0123", delay_s=0.01), 4, within_s=0.05)
+    assert body.read() == b"0123"
+    gevent.sleep(0.1)  # past the body deadline: nothing is thrown
+    assert not body.broken
+
+
 def test_the_deadline_is_for_the_whole_body_not_each_read() -> None:
     # Two reads of 60 ms each within 100 ms: each alone would fit, together they do not
     # (a client trickling its body must not get a fresh timeout per read).

@@ -94,3 +94,10 @@ def test_value_is_stored_as_compact_json_within_one_mib() -> None:
         validation.encoded_value({"value": fits + "x"})
     with pytest.raises(InvalidArgument):
         validation.encoded_value({})
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+                                      "utf-32-be"])
+def test_a_json_object_body_is_read_in_any_encoding_json_loads_reads(encoding: str) -> None:
+    # UTF-8 starting with "{" skips the encoding detection; "{" then a zero byte is UTF-16/32.
+    assert validation.json_object('{"a":"é"}'.encode(encoding)) == {"a": "é"}
