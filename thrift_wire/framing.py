@@ -131,7 +131,8 @@ class Header(Framing):
             parts = [bytes((pid, 0, _INFO_KEYVALUE)), varints.encode(len(headers))]
             for k, v in headers.items():
                 raw = v.encode("utf-8")
-                parts += (_key(k), varints.encode(len(raw)), raw)
+                size = len(raw)
+                parts += (_KEYS.get(k) or _key(k), varints.ONE_BYTE[size] if size < 0x80 else varints.encode(size), raw)
             block = b"".join(parts)
             block += _PADDING[-len(block) % 4]
         else:
@@ -156,12 +157,16 @@ def split_theader(body: bytes) -> tuple[dict[str, str], bytes, int, int]:
     end = start + words * 4
     if end > len(body):
         raise FrameError("THeader header runs past the frame")
-    protocol_id, pos = _read_varint(body, start, end)
-    if protocol_id not in (0, 2):
-        raise FrameError(f"THeader protocol {protocol_id} is neither binary (0) nor compact (2)")
-    transforms, pos = _read_varint(body, pos, end)
-    if transforms:
-        raise FrameError("THeader transforms (zlib) are not supported")
+    if end - start >= 2 and body[start] in (0, 2) and body[start + 1] == 0:
+        # The usual start: protocol 0 or 2 and no transforms, each a one-byte varint.
+        protocol_id, pos = body[start], start + 2
+    else:
+        protocol_id, pos = _read_varint(body, start, end)
+        if protocol_id not in (0, 2):
+            raise FrameError(f"THeader protocol {protocol_id} is neither binary (0) nor compact (2)")
+        transforms, pos = _read_varint(body, pos, end)
+        if transforms:
+            raise FrameError("THeader transforms (zlib) are not supported")
     headers: dict[str, str] = {}
     while pos < end and body[pos] != 0:
         kind, pos = _read_varint(body, pos, end)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -30,10 +30,12 @@ class MethodSpec:
     # Asked apart: the exceptions' messages must not make every successful reply pay.
     has_strings: bool
     exceptions_have_strings: bool = False
+    # A oneway method has no result class: no reply comes. Kept as a field, since every
+    # call asks (a property was a Python call each time).
+    oneway: bool = field(init=False)
 
-    @property
-    def oneway(self) -> bool:
-        return self.result_class is None
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "oneway", self.result_class is None)
 
 
 class ServiceMethods:

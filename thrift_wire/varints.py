@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-_ONE_BYTE = [bytes([n]) for n in range(0x80)]
+ONE_BYTE = [bytes([n]) for n in range(0x80)]  # the varint of each value below 128
 
 
 def encode(n: int) -> bytes:
     if n < 0x80:  # most counts, lengths and sequence ids
-        return _ONE_BYTE[n]
+        return ONE_BYTE[n]
     out = bytearray()
     while True:
         byte = n & 0x7F

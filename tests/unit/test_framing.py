@@ -57,3 +57,33 @@ def test_send_all_sends_the_rest_when_one_send_takes_only_part() -> None:
     sock = _ShortWrites()
     send_all(sock, b"0123456789")
     assert sock.sent == b"0123456789"
+
+
+def _theader_body(block: bytes, message: bytes = b"msg") -> bytes:
+    block += b"\x00" * (-len(block) % 4)
+    return struct.pack("!HHIH", 0x0FFF, 0, 7, len(block) // 4) + block + message
+
+
+@pytest.mark.parametrize(("block", "expected"), [
+    (b"\x00\x00", 0),  # binary, no transforms: one byte each
+    (b"\x02\x00", 2),  # compact
+    (b"\x02\x00\x01\x01\x01k\x02vv", 2),  # and a key/value header
+])
+def test_the_usual_theader_start_is_read_as_any_other(block: bytes, expected: int) -> None:
+    headers, message, seqid, protocol_id = framing.split_theader(_theader_body(block))
+    assert (protocol_id, seqid, message) == (expected, 7, b"msg")
+    assert headers == ({"k": "vv"} if len(block) > 2 else {})
+
+
+@pytest.mark.parametrize(("block", "error"), [
+    (b"\x01\x00", "neither binary"),  # protocol 1 (JSON) is not THeader's
+    (b"\x00\x01\x01", "transforms"),  # zlib
+])
+def test_an_unusual_theader_start_takes_the_careful_path(block: bytes, error: str) -> None:
+    with pytest.raises(framing.FrameError, match=error):
+        framing.split_theader(_theader_body(block))
+
+
+def test_a_protocol_id_written_as_a_long_varint_is_still_read() -> None:
+    # 0x80 0x00 is the varint 0 in two bytes: protocol 0, then transforms 0.
+    assert framing.split_theader(_theader_body(b"\x80\x00\x00"))[3] == 0
