@@ -130,12 +130,12 @@ class Service:
                 deadline, expired = limit, errors.BackendTimeout
         if key is not None:
             return self._attempt(self.pool_for_key(key), method, args, headers, deadline, expired)
-        if self._budget is not None:
-            self._budget.deposit()
-        tried: list[ConnectionPool] = []
         pools = self.pools  # this call's view: discovery may replace the table meanwhile
         if not pools:
             raise self._no_instances()
+        if self._budget is not None and len(pools) > 1:  # with one instance there is no retry to pay for
+            self._budget.deposit()
+        tried: list[ConnectionPool] = []
         while True:
             pool = self.balancer.pick(exclude=tried)
             if pool is None:  # the instances changed under a retry
