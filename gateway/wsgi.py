@@ -1,5 +1,6 @@
 """The WSGI entry point: ``gunicorn -c gunicorn.conf.py gateway.wsgi:app``."""
 
+import atexit
 import gc
 
 from gateway.app import create_app
@@ -16,3 +17,7 @@ app.wsgi_app = probe_listener.restrict(app.wsgi_app, app.json.encode_compact)  #
 # (bench/breakdown.md: "garbage collector").
 gc.collect()
 gc.freeze()
+# ...until the worker exits: frozen objects would outlive the interpreter's last
+# collections and die during its teardown, when what their finalizers call is gone
+# (logging's weakref callbacks printed tracebacks at every stop).
+atexit.register(gc.unfreeze)
