@@ -13,11 +13,17 @@ connections) as ``make bench`` drives them, all run alternately in the same roun
   ``bench/steps.py``); a step's cost is the full gateway's figure minus its own. The
   steps' costs are added up against the difference between the full gateway and the
   minimal call; what they leave is reported as not attributed.
+* staircase: gateways each switching off one step more than the one before
+  (``BENCH_OFF=a+b+...``, in ``bench/steps.py``'s ``STAIRCASE`` order, or ``--stairs``);
+  a stair's cost is the stair above's figure minus its own. The stairs add up to the full
+  gateway minus the last stair, and the last stair minus the minimal call is what no step
+  switches off.
 
 Each figure is the gateway's CPU (master and worker, from ``/proc``, as ``make bench``
 counts it) per request, the median of rounds.
 
-    python -m bench.breakdown [--duration 5] [--rounds 5] [--steps access_log,metrics,...] [--out bench]
+    python -m bench.breakdown [--duration 5] [--rounds 5] [--steps access_log,metrics,...]
+        [--staircase | --no-staircase] [--stairs access_log,metrics,...] [--out bench]
 """
 
 from __future__ import annotations
@@ -29,12 +35,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, Sequence
 
 import psutil
 
 from bench.run import BACKEND_MAX_CONNECTIONS, OUT_DIR, Bench, Case, parse_wrk
-from bench.steps import BY_NAME, Step
+from bench.steps import BY_NAME, STAIRCASE, Step, order
 from tests.harness import Backend, Gateway
 
 LAYERS = (
@@ -48,6 +57,10 @@ MINIMAL = "minimal"
 SYSCALLS = ("sendto", "recvfrom", "getsockopt", "poll", "epoll_ctl", "epoll_wait", "write")
 # As bench/run.py's "quiet": the default configuration, the connection limit raised.
 QUIET = {"GATEWAY_WORKER_CONNECTIONS": "1000"}
+# For the expected run time: a server's start (imports, Gunicorn, the worker's boot), so
+# many at once; what a run takes beyond its duration (wrk's start, /proc read); the
+# warm-up run's length (Bench.rounds).
+START_S, STARTED_AT_ONCE, RUN_OVERHEAD_S, WARM_UP_S = 2.5, 4, 0.3, 1
 
 
 def perf_works() -> bool:
@@ -79,47 +92,103 @@ def syscalls_per_request(bench: Bench, server: Gateway, path: str) -> dict[str, 
     return counts
 
 
-def off(step: str) -> str:
-    """The server (and case) name of the gateway with ``step`` switched off."""
-    return f"off:{step}"
+def off(steps: str | Sequence[str]) -> str:
+    """The server (and case) name of the gateway with ``steps`` switched off."""
+    return "off:" + (steps if isinstance(steps, str) else "+".join(steps))
 
 
-def chosen_steps(text: str) -> list[Step]:
-    names = [n.strip() for n in text.split(",") if n.strip()] if text else list(BY_NAME)
+def chosen_steps(text: str, option: str = "--steps", default: Sequence[str] = tuple(BY_NAME)) -> list[Step]:
+    names = [n.strip() for n in text.split(",") if n.strip()] if text else list(default)
     unknown = [n for n in names if n not in BY_NAME]
     if unknown:
-        raise SystemExit(f"--steps: unknown {', '.join(unknown)}; the steps are {', '.join(BY_NAME)}")
+        raise SystemExit(f"{option}: unknown {', '.join(unknown)}; the steps are {', '.join(BY_NAME)}")
     return [BY_NAME[n] for n in dict.fromkeys(names)]
 
 
-def start_servers(bench: Bench, log: Path, steps: list[Step]) -> None:
+def stair_names(stairs: list[Step]) -> list[list[str]]:
+    """The steps each stair switches off: the first one, the first two, ..."""
+    return [[s.name for s in stairs[:n + 1]] for n in range(len(stairs))]
+
+
+def gateway_env(steps: Sequence[Step]) -> tuple[dict[str, str], bool]:
+    """BENCH_OFF and the environment ``steps`` need together; whether the calculator is framed."""
+    env = {"BENCH_OFF": "+".join(order([s.name for s in steps]))}
+    for step in steps:
+        env.update(step.env)
+    return env, any(s.framed for s in steps)
+
+
+def start_servers(bench: Bench, log: Path, steps: list[Step], stairs: list[Step]) -> None:
+    """Every server of the run, a few started at once; each in ``bench.servers`` once it
+    is up (``bench.stop`` stops what started should another fail)."""
     calc, cache = bench.backends["calculator"], bench.backends["cache"]
 
-    def layers_app(env: dict[str, str], calculator: str | None = None) -> Gateway:
-        return Gateway(log, [calculator or calc.address], [cache.address], env={**QUIET, **env},
-                       app="bench.layers_app:app")
+    def layers_app(env: dict[str, str], framed: bool = False) -> Callable[[], Gateway]:
+        calculator = f"{calc.address}?transport=framed" if framed else calc.address
+        return lambda: Gateway(log, [calculator], [cache.address], env={**QUIET, **env}, app="bench.layers_app:app")
 
-    bench.servers["bare"] = Gateway(log, [calc.address], [cache.address], env=QUIET, app="bench.bare_app:app",
-                                    ready_path="/bare")
-    for layer, _, _ in LAYERS[1:]:
-        bench.servers[layer] = layers_app({"BENCH_LAYER": layer})
-    bench.servers[MINIMAL] = Gateway(log, [calc.address], [cache.address], env=QUIET, app="bench.pooled_app:app",
-                                     ready_path="/add/1/1")
+    specs: dict[str, Callable[[], Gateway]] = {
+        "bare": lambda: Gateway(log, [calc.address], [cache.address], env=QUIET, app="bench.bare_app:app",
+                                ready_path="/bare"),
+        **{layer: layers_app({"BENCH_LAYER": layer}) for layer, _, _ in LAYERS[1:]},
+        MINIMAL: lambda: Gateway(log, [calc.address], [cache.address], env=QUIET, app="bench.pooled_app:app",
+                                 ready_path="/add/1/1"),
+    }
     for step in steps:
-        bench.servers[off(step.name)] = layers_app(
-            {"BENCH_OFF": step.name, **dict(step.env)},
-            f"{calc.address}?transport=framed" if step.framed else None)
+        specs[off(step.name)] = layers_app(*gateway_env([step]))
+    for names in stair_names(stairs):
+        specs.setdefault(off(names), layers_app(*gateway_env([BY_NAME[n] for n in names])))
+
+    def start(name: str) -> None:
+        bench.servers[name] = specs[name]()
+
+    with ThreadPoolExecutor(STARTED_AT_ONCE) as starting:
+        for started in [starting.submit(start, name) for name in specs]:
+            started.result()  # the first failure raised, once every start has ended
+
+
+def server_count(steps: list[Step], stairs: list[Step]) -> int:
+    return len(LAYERS) + 1 + len({off(s.name) for s in steps} | {off(n) for n in stair_names(stairs)})
+
+
+def expected_s(servers: int, rounds: int, duration: int, syscalls: bool) -> float:
+    """About how long a run takes: the starts, the warm-up, the rounds, the syscall counts."""
+    runs = rounds * servers + (len(LAYERS) if syscalls else 0)
+    return (servers * START_S / STARTED_AT_ONCE + servers * (WARM_UP_S + RUN_OVERHEAD_S)
+            + runs * (duration + RUN_OVERHEAD_S))
+
+
+def per_round(case: Case) -> list[float]:
+    """The gateway's CPU µs per request in each round."""
+    return [r.cpu_s["gateway"] / max(r.requests, 1) * 1e6 for r in case.runs]
+
+
+def spread(before: Case, after: Case) -> str:
+    """The range over rounds of ``before`` minus ``after``, each round's own pair."""
+    diffs = [b - a for b, a in zip(per_round(before), per_round(after))]
+    return f"{min(diffs):.1f} … {max(diffs):.1f}" if len(diffs) > 1 else ""
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=int, default=5, help="whole seconds per run (default %(default)s)")
     p.add_argument("--rounds", type=int, default=5, help="rounds per server; medians are reported (default %(default)s)")
-    p.add_argument("--steps", default="", help="the steps to switch off, comma-separated (default: all of "
-                   f"{', '.join(BY_NAME)})")
+    p.add_argument("--steps", default="", help="the steps to switch off one at a time, comma-separated "
+                   f"(default: all of {', '.join(BY_NAME)})")
+    p.add_argument("--staircase", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the staircase too: one step more switched off on each stair (default on)")
+    p.add_argument("--stairs", default="", help="the staircase's steps in order, comma-separated (default: "
+                   f"{', '.join(STAIRCASE)})")
     p.add_argument("--out", type=Path, default=OUT_DIR, help="where breakdown.md goes")
     args = p.parse_args(argv)
     steps = chosen_steps(args.steps)
+    stairs = chosen_steps(args.stairs, "--stairs", STAIRCASE) if args.staircase else []
+    counted = perf_works()
+    servers = server_count(steps, stairs)
+    print(f"make breakdown: {servers} servers, {args.rounds} round{'s' * (args.rounds != 1)} of {args.duration} s "
+          f"each; expected run time about {expected_s(servers, args.rounds, args.duration, counted) / 60:.0f} min",
+          flush=True)
+    began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="breakdown-") as tmp:
         log = Path(tmp)
         bench = Bench(args.duration, log)
@@ -127,16 +196,18 @@ def main(argv: list[str] | None = None) -> int:
         try:
             bench.backends = {"calculator": Backend("calculator", log, args=many),
                               "cache": Backend("cache", log, args=many)}
-            start_servers(bench, log, steps)
+            start_servers(bench, log, steps, stairs)
             layers = [Case(layer, layer, path) for layer, path, _ in LAYERS]
             ab = [Case(MINIMAL, MINIMAL, "/add/2/3"), *(Case(off(s.name), off(s.name), "/add/2/3") for s in steps)]
-            bench.rounds([*layers, *ab], args.rounds)
-            counted = perf_works()
+            # A stair that is also a step alone (the first) is the same server and case.
+            by_name = {c.name: c for c in ab}
+            staircase = [by_name.get(off(n)) or Case(off(n), off(n), "/add/2/3") for n in stair_names(stairs)]
+            bench.rounds([*layers, *ab, *(c for c in staircase if c.name not in by_name)], args.rounds)
             calls = {layer: syscalls_per_request(bench, bench.servers[layer], path) if counted else {}
                      for layer, path, _ in LAYERS}
         finally:
             bench.stop()
-    text = report(layers, ab, steps, calls, args)
+    text = report(layers, ab, steps, calls, args, staircase, stairs, time.monotonic() - began)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "breakdown.md").write_text(text)
     print(text)
@@ -145,10 +216,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(layers: list[Case], ab: list[Case], steps: list[Step], calls: dict[str, dict[str, float]],
-           args: argparse.Namespace) -> str:
+           args: argparse.Namespace, staircase: list[Case] | None = None, stairs: list[Step] | None = None,
+           took_s: float | None = None) -> str:
+    staircase, stairs = staircase or [], stairs or []
     command = f"python -m bench.breakdown --duration {args.duration:g} --rounds {args.rounds}"
     if args.steps:
         command += f" --steps {','.join(s.name for s in steps)}"
+    if not stairs:
+        command += " --no-staircase"
+    elif getattr(args, "stairs", ""):
+        command += f" --stairs {','.join(s.name for s in stairs)}"
+    ranges = args.rounds > 1
     lines = [
         "# Where the worker's CPU goes on GET /add",
         "",
@@ -162,8 +240,15 @@ def report(layers: list[Case], ab: list[Case], steps: list[Step], calls: dict[st
         "(`BENCH_OFF=<step>`, `bench/steps.py`); a step's cost is the full gateway's CPU per request minus the "
         "one without it, and the steps' costs are added up against the gateway's own cost, the full gateway "
         "minus the minimal pooled call (`bench/pooled_app.py`: Apache's generated client from a deque, nothing "
-        f"else). Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, shared with wrk and the "
-        "backends; on a noisy 2-core machine a step's cost below ~2 µs per request is within noise.",
+        "else). Staircase: each stair switches off one step more than the one above "
+        "(`BENCH_OFF=<step>+<step>+...`); a stair's cost is the stair above's CPU per request minus its own, so "
+        "the stairs add up exactly to the full gateway minus the last stair, and the last stair minus the "
+        "minimal pooled call is what no step switches off. "
+        + ("The range beside a cost is that difference's lowest and highest over the rounds, each round's "
+           "own pair of runs: a cost whose range crosses 0 is within noise. " if ranges else "")
+        + f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, shared with wrk and the "
+        "backends; on a noisy 2-core machine a step's cost below ~2 µs per request is within noise."
+        + (f" This run took {took_s / 60:.0f} min." if took_s else ""),
         "",
         "## Layers",
         "",
@@ -188,23 +273,26 @@ def report(layers: list[Case], ab: list[Case], steps: list[Step], calls: dict[st
 
     by_name = {c.name: c for c in ab}
     minimal = by_name[MINIMAL]
+    minimal_cpu = minimal.cpu_us_per_request()
     cost = {s.name: full - by_name[off(s.name)].cpu_us_per_request() for s in steps}
+    range_head, range_rule = (" rounds' range |", "---|") if ranges else ("", "")
     lines += [
         "## Steps switched off one at a time (A/B)",
         "",
-        "| server | switched off | req/s | CPU µs/req | step's cost µs/req (full − off) | errors |",
-        "|---|---|---:|---:|---:|---:|",
+        f"| server | switched off | req/s | CPU µs/req | step's cost µs/req (full − off) |{range_head} errors |",
+        f"|---|---|---:|---:|---:|{range_rule}---:|",
         f"| {MINIMAL} | the minimal pooled call (`bench.pooled_app`): everything but the call | "
-        f"{minimal.median('rps'):.0f} | {minimal.cpu_us_per_request():.1f} |  | {minimal.errors} |",
+        f"{minimal.median('rps'):.0f} | {minimal_cpu:.1f} |  |{'  |' if ranges else ''} {minimal.errors} |",
         f"| full | nothing: the gateway as users run it (`bench.layers_app`) | {full_case.median('rps'):.0f} | "
-        f"{full:.1f} |  | {full_case.errors} |",
+        f"{full:.1f} |  |{'  |' if ranges else ''} {full_case.errors} |",
     ]
     for s in steps:
         case = by_name[off(s.name)]
         note = f" ({s.note})" if s.note else ""
+        spread_cell = f" {spread(full_case, case)} |" if ranges else ""
         lines.append(f"| {s.name} | {s.off}{note} | {case.median('rps'):.0f} | {case.cpu_us_per_request():.1f} "
-                     f"| {cost[s.name]:.1f} | {case.errors} |")
-    own = full - minimal.cpu_us_per_request()
+                     f"| {cost[s.name]:.1f} |{spread_cell} {case.errors} |")
+    own = full - minimal_cpu
     summed = [s for s in steps if s.summed]
     total = sum(cost[s.name] for s in summed)
     lines += [
@@ -223,7 +311,7 @@ def report(layers: list[Case], ab: list[Case], steps: list[Step], calls: dict[st
             f"| Thrift side: full − upstream off (our service, pool and codec vs Apache's client) | "
             f"{full - upstream_off:.1f} |",
             f"| HTTP side: upstream off − {MINIMAL} (all but the call, vs a bare WSGI function) | "
-            f"{upstream_off - minimal.cpu_us_per_request():.1f} |",
+            f"{upstream_off - minimal_cpu:.1f} |",
         ]
     left_out = [s.name for s in steps if not s.summed]
     lines += [
@@ -231,11 +319,61 @@ def report(layers: list[Case], ab: list[Case], steps: list[Step], calls: dict[st
         "Steps overlap where the table says so. "
         + (f"Not added into the sum: {', '.join(left_out)} (each contains other steps). " if left_out else "")
         + "The per-call metric and access-log note are in both service and metrics / access_log, so the sum "
-        "counts them twice; the garbage collector's cost grows with every other step's allocations."
+        "counts them twice; the garbage collector's cost grows with every other step's allocations. One step "
+        "alone is a difference of a few µs between two figures of ~200 µs: the staircase below measures them "
+        "added up."
         + (" The steps not run (`--steps`) are part of what is not attributed." if args.steps else ""),
         "",
     ]
+    if stairs:
+        lines += staircase_report(full_case, minimal, staircase, stairs, cost, ranges)
     return "\n".join(lines)
+
+
+def staircase_report(full_case: Case, minimal: Case, staircase: list[Case], stairs: list[Step],
+                     alone: dict[str, float], ranges: bool) -> list[str]:
+    full, minimal_cpu = full_case.cpu_us_per_request(), minimal.cpu_us_per_request()
+    range_head, range_rule, blank = (" rounds' range |", "---|", "  |") if ranges else ("", "", "")
+    lines = [
+        "## Staircase: one step more switched off on each stair",
+        "",
+        f"| stair | switched off besides the stairs above | req/s | CPU µs/req | stair's cost µs/req "
+        f"(stair above − this) |{range_head} alone (A/B) µs/req | errors |",
+        f"|---|---|---:|---:|---:|{range_rule}---:|---:|",
+        f"| full | nothing | {full_case.median('rps'):.0f} | {full:.1f} |  |{blank}  | {full_case.errors} |",
+    ]
+    above = full_case
+    for n, (step, case) in enumerate(zip(stairs, staircase), 1):
+        cpu = case.cpu_us_per_request()
+        spread_cell = f" {spread(above, case)} |" if ranges else ""
+        alone_cell = f"{alone[step.name]:.1f}" if step.name in alone else ""
+        lines.append(f"| {n}. +{step.name} | {step.off} | {case.median('rps'):.0f} | {cpu:.1f} "
+                     f"| {above.cpu_us_per_request() - cpu:.1f} |{spread_cell} {alone_cell} | {case.errors} |")
+        above = case
+    last = staircase[-1].cpu_us_per_request()
+    everything = set(STAIRCASE) <= {s.name for s in stairs}
+    lines += [
+        "",
+        "| | µs/req |",
+        "|---|---:|",
+        f"| the gateway's own cost: full − {MINIMAL} | {full - minimal_cpu:.1f} |",
+        f"| switched off on the stairs: full − last stair (the stairs' costs added up) | {full - last:.1f} |",
+        f"| what is left: last stair − the minimal pooled call | {last - minimal_cpu:.1f} |",
+        "",
+        "What is left is what no step switches off: Flask's `__call__` (its `wsgi_app` is our middleware, "
+        "but the call goes through Flask), the observer's pass-through, the route matcher (the path check, the "
+        "memoised match, the environ key) and the direct route's checks and dispatch, the handler (two `int()`, "
+        "`_invoke`: `call_headers`, `deadlines.of` reading the headers and the clock, the result dict), "
+        "`Service.invoke`'s hand-off to the pooled client, the constant answer's dict compare - against a WSGI "
+        "function that splits the path and formats its answer with `%` - and a bigger worker (the gateway's "
+        "modules, Flask, the routes: more of the caches' room taken). Gunicorn's own work is alike for both: the "
+        "same configuration and, with response_headers off, the same two headers. The last stair runs with the "
+        "garbage collector off, the minimal app with it on."
+        + ("" if everything else " The stairs did not switch off every step of the staircase (`--stairs`): "
+           "what is left includes the rest."),
+        "",
+    ]
+    return lines
 
 
 if __name__ == "__main__":

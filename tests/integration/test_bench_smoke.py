@@ -125,18 +125,21 @@ def test_minimal_pooled_call_answers_correctly(tmp_path: Path) -> None:
             proc.stop()
 
 
-def test_breakdown_harness_runs_end_to_end(tmp_path: Path) -> None:
+def test_breakdown_harness_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     if shutil.which("wrk") is None and not bench.os.geteuid() == 0:
         pytest.skip("wrk is not installed and cannot be installed without root")
     from bench import breakdown
 
-    # A few steps: one by patch, one by the environment (with call_headers), and the whole Thrift side.
+    # A few steps: one by patch, one by the environment (with call_headers), and the whole Thrift side;
+    # the same three as a staircase (its first stair the step alone, the same server).
     steps = "metrics,theader,upstream"
-    assert breakdown.main(["--duration", "1", "--rounds", "1", "--steps", steps, "--out", str(tmp_path)]) == 0
+    assert breakdown.main(["--duration", "1", "--rounds", "1", "--steps", steps, "--stairs", steps,
+                           "--out", str(tmp_path)]) == 0
+    assert "10 servers, 1 round of 1 s each; expected run time about" in capsys.readouterr().out
     text = (tmp_path / "breakdown.md").read_text()
-    assert f"--steps {steps}" in text and "within noise" in text
-    layers, ab, attribution = (text.split(f"## {title}")[1].split("## ")[0]
-                               for title in ("Layers", "Steps switched off", "Attribution"))
+    assert f"--steps {steps} --stairs {steps}" in text and "within noise" in text
+    layers, ab, attribution, staircase = (text.split(f"## {title}")[1].split("## ")[0]
+                                          for title in ("Layers", "Steps switched off", "Attribution", "Staircase"))
     rows = [line.split(" | ") for line in layers.splitlines() if line.startswith("| ") and not line.startswith("| layer")]
     assert [row[0] for row in rows] == ["| bare", "| http", "| encode", "| full"]
     for row in rows:
@@ -154,6 +157,49 @@ def test_breakdown_harness_runs_end_to_end(tmp_path: Path) -> None:
                   "not attributed", "Thrift side: full − upstream off", "HTTP side: upstream off − minimal"):
         row = next(line for line in attribution.splitlines() if line.startswith(f"| {label}"))
         float(row.split(" | ")[-1].rstrip(" |"))
+    rows = [line.split(" | ") for line in staircase.splitlines()
+            if line.startswith(("| full", "| 1.", "| 2.", "| 3."))]
+    assert [row[0] for row in rows] == ["| full", "| 1. +metrics", "| 2. +theader", "| 3. +upstream"]
+    full = float(rows[0][3])
+    for row in rows:
+        assert float(row[2]) > 0 and float(row[3]) > 0, row
+        assert row[-1] == "0 |", row
+    costs = [float(row[4]) for row in rows[1:]]
+    assert [float(row[5]) for row in rows[1:2]] == [float(ab.split("| metrics | ")[1].split(" | ")[3])]  # alone
+    figures = {line.split(" | ")[0][2:]: float(line.split(" | ")[1].rstrip(" |")) for line in staircase.splitlines()
+               if line.startswith("| ") and line.count(" | ") == 1 and not line.startswith("| |")}
+    assert figures["switched off on the stairs: full − last stair (the stairs' costs added up)"] == pytest.approx(
+        full - float(rows[-1][3]), abs=0.11) == pytest.approx(sum(costs), abs=0.2)
+    assert figures["what is left: last stair − the minimal pooled call"] == pytest.approx(
+        float(rows[-1][3]) - float(ab.split("| minimal | ")[1].split(" | ")[2]), abs=0.11)
+    assert "what is left includes the rest" in staircase  # three stairs, not the whole staircase
+
+
+def test_breakdown_ranges_and_stairs_from_rounds() -> None:
+    # Each stair's cost is the stair above minus it, medians of the rounds; its range the
+    # lowest and highest of each round's own pair.
+    from argparse import Namespace
+
+    from bench import breakdown
+    from bench.steps import BY_NAME
+
+    def case(name: str, *cpu_us: float) -> bench.Case:
+        return bench.Case(name, name, "/add/2/3", runs=[bench.Run(1.0, 1.0, 1.0, 0, 1000, {"gateway": us / 1000})
+                                                         for us in cpu_us])
+
+    layers = [case(layer, 100, 100) for layer, _, _ in breakdown.LAYERS[:-1]] + [case("full", 200, 210)]
+    ab = [case("minimal", 150, 150), case("off:metrics", 195, 203)]
+    staircase = [ab[1], case("off:metrics+routing", 180, 200)]
+    text = breakdown.report(layers, ab, [BY_NAME["metrics"]], {}, Namespace(duration=1, rounds=2, steps="metrics",
+                            stairs="metrics,routing"), staircase, [BY_NAME["metrics"], BY_NAME["routing"]], 60.0)
+    assert "| metrics | " in text and "| 6.0 | 5.0 … 7.0 | 0 |" in text  # 205 - 199; rounds 200-195, 210-203
+    assert "| 150.0 |  |  | 0 |" in text and "| 205.0 |  |  | 0 |" in text  # minimal and full: no cost
+    assert "| full | nothing | 1 | 205.0 |  |  |  | 0 |" in text
+    assert "| 1. +metrics | " in text and "| 6.0 | 5.0 … 7.0 | 6.0 | 0 |" in text
+    assert "| 2. +routing | " in text and "| 9.0 | 3.0 … 15.0 |  | 0 |" in text  # 199 - 190
+    assert "| switched off on the stairs: full − last stair (the stairs' costs added up) | 15.0 |" in text
+    assert "| what is left: last stair − the minimal pooled call | 40.0 |" in text
+    assert "This run took 1 min." in text
 
 
 def test_breakdown_steps_are_known(tmp_path: Path) -> None:
@@ -161,10 +207,14 @@ def test_breakdown_steps_are_known(tmp_path: Path) -> None:
 
     with pytest.raises(SystemExit, match="unknown nothing"):
         breakdown.main(["--steps", "metrics,nothing", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--stairs: unknown nothing"):
+        breakdown.main(["--stairs", "metrics,nothing", "--out", str(tmp_path)])
 
 
 @pytest.mark.parametrize("env", [{"BENCH_OFF": "nothing"}, {"BENCH_OFF": "theader"},
-                                 {"BENCH_OFF": "access_log"}, {"BENCH_LAYER": "nothing"}])
+                                 {"BENCH_OFF": "access_log"}, {"BENCH_LAYER": "nothing"},
+                                 {"BENCH_OFF": "metrics+nothing"}, {"BENCH_OFF": "metrics+theader"},
+                                 {"BENCH_OFF": "+"}])
 def test_layers_app_refuses_what_it_cannot_switch(env: dict[str, str]) -> None:
     # An unknown step, or one whose environment is missing, must not measure the full
     # gateway under the step's name: the worker stops before making the app.
@@ -178,28 +228,49 @@ def test_layers_app_refuses_what_it_cannot_switch(env: dict[str, str]) -> None:
 
 def test_every_step_switched_off_still_answers_correctly(tmp_path: Path) -> None:
     # A step switched off must leave the answers right, or the breakdown would be
-    # measuring error answers; every other route still reaches its backend.
+    # measuring error answers; every other route still reaches its backend. So must the
+    # last stair of the staircase, every step off at once.
+    from concurrent.futures import ThreadPoolExecutor
+
     import requests
 
-    from bench.steps import STEPS
+    from bench import breakdown
+    from bench.steps import BY_NAME, STAIRCASE, STEPS
     from tests.harness import Backend, Gateway
 
     calc, cache = Backend("calculator", tmp_path), Backend("cache", tmp_path)
     gateways: dict[str, Gateway] = {}
+    every = "+".join(STAIRCASE)
+
+    def start(name: str) -> None:
+        env, framed = breakdown.gateway_env([BY_NAME[n] for n in name.split("+")])
+        address = f"{calc.address}?transport=framed" if framed else calc.address
+        gateways[name] = Gateway(tmp_path, [address], [cache.address], env=env, app="bench.layers_app:app")
+
     try:
-        for step in STEPS:
-            address = f"{calc.address}?transport=framed" if step.framed else calc.address
-            gateways[step.name] = Gateway(tmp_path, [address], [cache.address],
-                                          env={"BENCH_OFF": step.name, **dict(step.env)}, app="bench.layers_app:app")
+        with ThreadPoolExecutor(4) as starting:
+            for started in [starting.submit(start, name) for name in [*(s.name for s in STEPS), every]]:
+                started.result()
         for name, gateway in gateways.items():
             with requests.Session() as http:
                 for _ in range(3):  # the second and third on pooled connections
                     answer = http.get(f"{gateway.url}/add/20/22", timeout=5)
                     assert answer.status_code == 200 and answer.json() == {"result": 42}, name
                 assert http.get(f"{gateway.url}/calc/multiply/6/7", timeout=5).json()["result"] == 42, name
+                # The path the breakdown drives: json_answer's constant, as the encoder writes it.
+                five = http.get(f"{gateway.url}/add/2/3", timeout=5)
+                assert five.status_code == 200 and five.content == b'{"result":5}\n', name
+                assert five.headers["Content-Type"] == "application/json", name
                 if name == "ids":  # the patches reach what the gateway calls
                     assert answer.headers["X-Request-ID"] == "0123456789abcdef0123456789abcdef"
                     assert answer.headers["traceparent"] == "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                with_ids = name not in ("response_headers", "observer", every)
+                assert ("X-Request-ID" in answer.headers) == with_ids, name
+                assert ("traceparent" in answer.headers) == with_ids, name
+                if name == "validation":  # int() takes what path_int refuses
+                    assert http.get(f"{gateway.url}/add/{2**70}/1", timeout=5).status_code != 400
+                elif name != every:
+                    assert http.get(f"{gateway.url}/add/{2**70}/1", timeout=5).status_code == 400, name
     finally:
         procs = [*gateways.values(), calc, cache]
         for proc in procs:  # all told at once: they stop together
@@ -207,7 +278,8 @@ def test_every_step_switched_off_still_answers_correctly(tmp_path: Path) -> None
         for proc in procs:
             proc.stop()
     assert "/add/20/22" in gateways["metrics"].output()  # the access log is on...
-    assert "/add/20/22" not in gateways["access_log"].output()  # ...but not in the one without it
+    for name in ("access_log", "observer"):
+        assert "/add/20/22" not in gateways[name].output(), name  # ...but not in the ones without it
 
 
 @pytest.mark.parametrize("layer", ["http", "encode"])
