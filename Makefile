@@ -22,7 +22,7 @@ help:
 	@echo "make load      locust, headless, against a running gateway for DURATION ($(DURATION))"
 	@echo "make idl       regenerate thrift_idl/gen from the IDL (needs thrift-compiler)"
 	@echo "make bench     gateway vs bare stack vs seed design with wrk; writes bench/results.md, bench/chart.png"
-	@echo "make breakdown where the gateway's CPU goes on GET /add, layer by layer; writes bench/breakdown.md"
+	@echo "make breakdown where the gateway's CPU goes on GET /add: layers, steps switched off (A/B), a staircase; writes bench/breakdown.md"
 	@echo "make soak      10 minutes of mixed load; checks fds, RSS and pools stay flat and nothing fails (var/soak.md)"
 
 install: $(STAMP)
