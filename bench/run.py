@@ -29,18 +29,16 @@ from gateway.security.auth import key_line
 from tests.harness import ROOT, Backend, Gateway, Process
 
 OUT_DIR = ROOT / "bench"
-PUT_SCRIPT = """wrk.method = "PUT"
-wrk.body = '{"value": {"n": 1, "text": "benchmark"}, "ttl": 3600}'
-wrk.headers["Content-Type"] = "application/json"
-"""
-GETME_SCRIPT = """wrk.method = "POST"
-wrk.body = '{}'
-wrk.headers["Content-Type"] = "application/json"
-"""
-RPC_ADD_SCRIPT = """wrk.method = "POST"
-wrk.body = '{"a": 2, "b": 3}'
-wrk.headers["Content-Type"] = "application/json"
-"""
+
+
+def _json_script(body: str, method: str = "POST") -> str:
+    """A wrk script sending the JSON ``body`` (no single quotes in it: it is a Lua '...' string)."""
+    return f"wrk.method = \"{method}\"\nwrk.body = '{body}'\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+
+
+PUT_SCRIPT = _json_script('{"value": {"n": 1, "text": "benchmark"}, "ttl": 3600}', "PUT")
+GETME_SCRIPT = _json_script("{}")
+RPC_ADD_SCRIPT = _json_script('{"a": 2, "b": 3}')
 DEADLINE_SCRIPT = """wrk.headers["Grpc-Timeout"] = "5S"
 """
 # One Calculator.add(2, 3) call message, strict binary, as Apache's THttpClient posts it.
@@ -48,14 +46,8 @@ THRIFT_ADD_SCRIPT = """wrk.method = "POST"
 wrk.body = "\\128\\001\\000\\001\\000\\000\\000\\003add\\000\\000\\000\\000\\010\\000\\001\\000\\000\\000\\000\\000\\000\\000\\002\\010\\000\\002\\000\\000\\000\\000\\000\\000\\000\\003\\000"
 wrk.headers["Content-Type"] = "application/x-thrift"
 """
-INTEROP_I32_SCRIPT = """wrk.method = "POST"
-wrk.body = '{"thing": 42}'
-wrk.headers["Content-Type"] = "application/json"
-"""
-CALC_SCRIPT = """wrk.method = "POST"
-wrk.body = '{"op": "add", "a": 2, "b": 3}'
-wrk.headers["Content-Type"] = "application/json"
-"""
+INTEROP_I32_SCRIPT = _json_script('{"thing": 42}')
+CALC_SCRIPT = _json_script('{"op": "add", "a": 2, "b": 3}')
 BENCH_KEY = "bench-key"
 BACKEND_MAX_CONNECTIONS = 4000
 BENCH_API_KEY = "bench-api-key-0123456789abcdef0123456789"

@@ -30,16 +30,6 @@ import gevent
 FLUSH_INTERVAL_S = 0.1
 FLUSH_LINES = 512
 
-# Methods and route templates, quoted once each.
-_QUOTED: dict[str, str] = {}
-
-
-def _quote_known(text: str) -> str:
-    quoted = _quote(text)
-    if len(_QUOTED) < 4096:  # a client may send any method token: never grow without bound
-        _QUOTED[text] = quoted
-    return quoted
-
 
 class AccessLog:
     """JSON lines to a file descriptor, formatted and written in batches."""
@@ -82,11 +72,8 @@ class AccessLog:
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(at))
         # Spaced as json.dumps spaces them, as the lines were before: greps keep working.
         called = ", ".join(map(_quote, backends))
-        # Methods and route templates are a few values: each is quoted once.
-        quoted_method = _QUOTED.get(method) or _quote_known(method)
-        quoted_route = _QUOTED.get(route) or _quote_known(route)
-        return (f'{{"time": "{self._stamp}", "request_id": {_quote(request_id)}, "method": {quoted_method}, '
-                f'"path": {_quote(path)}, "route": {quoted_route}, "status": {status}, '
+        return (f'{{"time": "{self._stamp}", "request_id": {_quote(request_id)}, "method": {_quote(method)}, '
+                f'"path": {_quote(path)}, "route": {_quote(route)}, "status": {status}, '
                 f'"duration_ms": {round(duration_s * 1000, 3)}, "backends": [{called}], '
                 f'"remote": {_quote(remote) if remote is not None else "null"}, "trace_id": "{trace_id}"}}\n')
 
