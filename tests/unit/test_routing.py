@@ -254,8 +254,12 @@ def test_the_first_segment_index_finds_what_trying_every_route_in_order_finds() 
     segments = ["add", "cache", "v1", "fixed", "x", "", "calc", "rpc", "openapi.json", "1"]
     paths = {"/", "", "/add"} | {f"/{a}/{b}" for a in segments for b in segments} | {
         f"/{a}/{b}/{c}" for a in segments for b in segments[:4] for c in segments[:4]}
-    for method in ("GET", "PUT", "POST", "DELETE"):
-        ordered = table._by_method.get(method, [])
+    # What an attacker sends: trailing slashes, percent-encoding left as sent, empty
+    # segments, a first segment only a prefix of a route's, non-ASCII.
+    paths |= {"/add/1/2/", "/add/1/", "/%61dd/1/2", "/add%2F1/2", "/add//2", "/ad/1/2", "/addx/1/2",
+              "/cache/", "/cache//k", "/rpc/calculator/", "/rpc//add", "/caché/k", "/metrics/"}
+    for method in ("GET", "HEAD", "PUT", "POST", "DELETE"):
+        ordered = table._by_method.get("GET" if method == "HEAD" else method, [])
         for path in paths:
             linear = next((r for r in ordered if r.pattern.match(path) is not None), None)
             found = table.match(method, path)
