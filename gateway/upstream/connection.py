@@ -43,8 +43,7 @@ _POLLIN = get_original("select", "POLLIN")
 class ThriftConnection:
     """An open socket to a backend and the sequence of calls made over it."""
 
-    __slots__ = ("_sock", "_codec", "_seqid", "_format", "_poller", "_hub", "_readable", "_closed", "_pending",
-                 "_parked", "_stirred")
+    __slots__ = ("_sock", "_codec", "_seqid", "_format", "_poller", "_hub", "_readable", "_closed", "_pending")
 
     def __init__(self, sock: socket.socket, codec: ClientCodec | HttpClientCodec) -> None:
         self._sock = sock
@@ -60,15 +59,10 @@ class ThriftConnection:
         self._readable = self._hub.loop.io(sock.fileno(), 1)
         self._closed = False
         self._pending = getattr(sock, "pending", None)  # TLS: bytes already decrypted
-        # Between calls the readiness watcher watches the idle socket (see is_reusable).
-        self._parked = False
-        self._stirred = False
 
     def exchange(self, method: MethodSpec, args: tuple[Any, ...], headers: dict[str, str] | None = None) -> Any:
         self._seqid = (self._seqid + 1) % _SEQID_LIMIT
         codec, seqid = self._codec, self._seqid
-        if self._parked:  # a call without is_reusable first: the watcher is needed for the reply
-            self._unpark()
         try:
             send_all(self._sock, codec.encode_call(method, seqid, args, headers))
             if method.oneway and not codec.answers_oneway:
@@ -86,8 +80,6 @@ class ThriftConnection:
                     finally:
                         if not codec.reusable:  # the server closes it: free the socket now
                             self.close()
-                        else:  # the whole reply is read: whatever comes now, nobody asked for
-                            self._park()
                 if not data:
                     raise TTransportException(
                         TTransportException.END_OF_FILE,
@@ -110,30 +102,12 @@ class ThriftConnection:
         """False when the idle socket is readable: the peer closed it, or bytes nobody
         asked for sit in it. Either way the next call on it would go wrong.
 
-        After a call the connection's readiness watcher stays started while it is idle,
-        so the event loop, which polls every socket anyway, says when the peer closes it
-        or sends something: the check is then a flag, not a ``poll`` system call per
-        checkout. Only a connection that never made a call is polled."""
+        A ``poll`` at checkout, not a flag the event loop sets on an idle connection: the
+        loop sees a close only at its next poll, and a backend that restarts closes every
+        idle connection at once - the calls checked out before that poll failed."""
         if self._closed or not self._codec.reusable or (self._pending is not None and self._pending()):
             return False
-        if self._parked:
-            self._unpark()
-            return not self._stirred
         return not self._poller.poll(0)
-
-    def _park(self) -> None:
-        self._parked, self._stirred = True, False
-        self._readable.start(self._stir)
-
-    def _stir(self) -> None:
-        # The event loop found the idle socket readable: closed by the peer, or bytes
-        # nobody asked for. Once is enough: it is not reused.
-        self._stirred = True
-        self._readable.stop()
-
-    def _unpark(self) -> None:
-        self._parked = False
-        self._readable.stop()
 
     def close(self) -> None:
         if not self._closed:  # may come twice: here after an HTTP/1.0 answer, then from the pool
