@@ -13,6 +13,7 @@ from typing import Any, BinaryIO, Mapping
 
 from gateway.config import MAX_BODY_BYTES
 from gateway.errors import InvalidArgument, InvalidJson, InvalidKey, PayloadTooLarge
+from gateway.http.json_text import compact_encoder
 from thrift_idl.cache_rules import MAX_VALUE_BYTES, key_problem, ttl_problem
 from thrift_wire.integers import I64_MAX, I64_MIN
 
@@ -53,6 +54,10 @@ def _finite_float(text: str) -> float:
 # json.loads() with any option builds a new decoder per call; this one is made once. It
 # refuses what the gateway could not write back as JSON: NaN, Infinity, 1e400.
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+# The stored form of a cache value: compact, as UTF-8 rather than \u escapes.
+_encode_value = compact_encoder(ensure_ascii=False)
 
 
 def strict_json(text: str) -> Any:
@@ -148,8 +153,7 @@ def encoded_value(body: Mapping[str, Any]) -> bytes:
     if "value" not in body:
         raise InvalidArgument("value is required")
     try:
-        encoded = json.dumps(body["value"], ensure_ascii=False, separators=(",", ":"),
-                             allow_nan=False).encode("utf-8")
+        encoded = _encode_value(body["value"]).encode("utf-8")
     except UnicodeEncodeError:
         # "\ud800" is valid JSON syntax, but a lone surrogate is not a character: it has
         # no UTF-8, and the value could not be stored or answered.
