@@ -160,6 +160,13 @@ def test_a_non_ascii_path_matches_as_werkzeug_decodes_it(stack: tuple[Any, list[
     ("/v1/users/<id>/posts", "/v1/users/42/post", None),
     ("/v1/users/<id>/posts", "/v1/users//posts", None),
     ("/v1/<a>/x/<key:rest>", "/v1/1/x/a/b/", {"a": "1", "rest": "a/b/"}),
+    # A rule is one regular expression: its literal text is text, never a pattern.
+    ("/v1/a.b/<x>", "/v1/aXb/1", None),
+    ("/v1/a.b/<x>", "/v1/a.b/1", {"x": "1"}),
+    ("/v1/(a)+/<x>", "/v1/(a)+/1", {"x": "1"}),
+    # A newline is a character like any other, in a segment and in the rest.
+    ("/add/<a>/<b>", "/add/1\n/2", {"a": "1\n", "b": "2"}),
+    ("/cache/<key:key>", "/cache/a\nb\n", {"key": "a\nb\n"}),
 ])
 def test_pattern(rule: str, path: str, params: dict[str, str] | None) -> None:
     assert Pattern(rule).match(path) == params
