@@ -159,6 +159,21 @@ def test_someone_elses_timeout_is_not_mistaken_for_ours() -> None:
     assert_whole(pool)
 
 
+def test_a_calls_timer_ends_with_its_call() -> None:
+    # The call's timer throws into the greenlet that armed it: one left running after its
+    # call would break into whatever that greenlet does next.
+    opener = Opener()
+    pool = make_pool(opener, call_timeout_s=0.05)
+    assert pool.round_trip("add", 1, 2) == 3
+    assert pool.round_trip("add", 1, 2, deadline=time.monotonic() + 0.05) == 3
+    gevent.sleep(0.15)  # past both timers
+    opener.opened[0].client.behaviour = lambda *args: gevent.sleep(0.1)
+    with pytest.raises(BackendTimeout):
+        pool.round_trip("add", 1)
+    gevent.sleep(0.15)
+    assert_whole(pool)
+
+
 @pytest.mark.parametrize(("raised", "expected"), [
     (TTransportException(TTransportException.END_OF_FILE, "eof"), BackendUnavailable),
     (TTransportException(TTransportException.TIMED_OUT, "slow"), BackendTimeout),
