@@ -189,14 +189,14 @@ def seed_get(ctx: Context, environ: Environ, key: str) -> dict[str, Any]:
 # Any Thrift service, by its IDL ------------------------------------------------------------
 
 def rpc_call(ctx: Context, environ: Environ, service: str, method: str) -> Answer:
-    _, found = ctx.rpc.lookup(service, method)  # an unknown one is 404 whatever the body
+    found_service, found = ctx.rpc.lookup(service, method)  # an unknown one is 404 whatever the body
     raw = validation.read_body(environ, get_content_length(environ))
     # A method without arguments needs no body: `curl -X POST .../rpc/calculator/ping`.
     body = {} if not found.arguments and not raw.strip() else validation.json_object(raw)
-    spec, result = ctx.rpc.call_json(service, method, body, call_headers(environ), deadlines.of(environ))
-    if spec.oneway:
+    result = ctx.rpc.call_json(found_service, found, body, call_headers(environ), deadlines.of(environ))
+    if found.oneway:
         return {}, 202  # sent; a oneway call has no answer to wait for
-    return {} if spec.result is None else {"result": result}
+    return {} if found.result is None else {"result": result}
 
 
 def rpc_list(ctx: Context, environ: Environ) -> dict[str, Any]:

@@ -57,6 +57,7 @@ def _argument_defaults(methods: ServiceMethods, types: ServiceTypes) -> dict[str
     out = {}
     for name, method in types.methods.items():
         template = methods[name].args_class()  # the generated class applies the defaults
+        # In the arguments' IDL order, which ``Rpc.arguments`` follows.
         out[name] = {f.name: getattr(template, f.name) for f in method.arguments}
     return out
 
@@ -75,18 +76,17 @@ class Rpc:
             self.services[name] = RpcService(name, backends.by_name[name], types,
                                              _argument_defaults(config.methods, types))
 
-    def call_json(self, service_name: str, method_name: str, body: dict[str, Any],
-                  headers: dict[str, str] | None = None, deadline: float | None = None) -> tuple[Method, Any]:
-        """Convert, call, convert back: (the method, its JSON result)."""
-        service, method = self.lookup(service_name, method_name)
+    def call_json(self, service: RpcService, method: Method, body: dict[str, Any],
+                  headers: dict[str, str] | None = None, deadline: float | None = None) -> Any:
+        """Convert, call, convert back: the JSON result of ``method`` (found by ``lookup``)."""
         values = transcode.fields_from_json(method.arguments, body, "", i64_strings=self.i64_strings)
         result = self.invoke(service, method, self.arguments(service, method, values), headers, deadline)
-        return method, self.result_json(method, result)
+        return self.result_json(method, result)
 
     def arguments(self, service: RpcService, method: Method, values: dict[str, Any]) -> tuple[Any, ...]:
         """The call's arguments in IDL order: ``values`` by name, the IDL defaults for the rest."""
-        defaults = service.defaults[method.name]
-        return tuple(values[f.name] if f.name in values else defaults[f.name] for f in method.arguments)
+        return tuple([values[name] if name in values else default
+                      for name, default in service.defaults[method.name].items()])
 
     def invoke(self, service: RpcService, method: Method, args: tuple[Any, ...],
                headers: dict[str, str] | None, deadline: float | None = None) -> Any:
