@@ -89,31 +89,11 @@ def _nothing(*args: Any, **kwargs: Any) -> None:
     return None
 
 
-class _NoTimer(BaseException):
-    """A ``gevent.Timeout`` that never fires (a BaseException, as the pool catches it)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def start(self) -> None:
-        pass
+class _NoTimer:
+    """A call's timer that never fires: what ``pool._arm`` gives with the step off."""
 
     def close(self) -> None:
         pass
-
-    cancel = close
-
-
-class _GeventWithoutTimers:
-    """The ``gevent`` module as the pool sees it, its ``Timeout`` a no-op."""
-
-    Timeout = _NoTimer
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
 
 
 def _memoised(match: Callable[..., Any]) -> Callable[..., Any]:
@@ -208,7 +188,7 @@ def _switch_off(step: str) -> None:
     elif step == "json_answer":
         _patch(problems, "write_json", _constant_json(getattr(problems, "write_json", None)))
     elif step == "deadline_timer":
-        _patch(pool, "gevent", _GeventWithoutTimers(pool.gevent))
+        _patch(pool, "_arm", lambda seconds: _NoTimer())
     elif step == "reuse_check":
         _patch(connection.ThriftConnection, "is_reusable", lambda self: True)
     elif step == "service":

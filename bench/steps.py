@@ -56,7 +56,7 @@ STEPS: tuple[Step, ...] = (
          summed=False, note="part of theader"),
     Step("theader", "the THeader format: plain framed transport (?transport=framed), so no headers at all, "
          "and call_headers off", framed=True, note="includes call_headers"),
-    Step("deadline_timer", "no gevent timer per call in ConnectionPool.round_trip (its Timeout a no-op)"),
+    Step("deadline_timer", "no timer per call in ConnectionPool.round_trip (its _arm gives a timer that never fires)"),
     Step("reuse_check", "ThriftConnection.is_reusable is True without looking at the socket"),
     Step("service", "Service.invoke goes straight to the first pool's round_trip: no deadline arithmetic, "
          "balancer pick, retry budget, per-call metric or access-log note",
