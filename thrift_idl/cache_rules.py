@@ -21,6 +21,11 @@ def key_problem(key: str) -> str | None:
         return "key is empty"
     if size > MAX_KEY_BYTES:
         return f"key is {size} bytes of UTF-8; the limit is {MAX_KEY_BYTES}"
+    # The usual key, printable ASCII without a space, passes in two calls into C: in
+    # ASCII the control characters are exactly the unprintable ones, and every
+    # whitespace character but the space is one of them.
+    if key.isascii() and key.isprintable() and " " not in key:
+        return None
     for char in key:
         # Cc: control characters; Cs: lone surrogates, which are not valid UTF-8.
         if char.isspace() or unicodedata.category(char) in ("Cc", "Cs"):

@@ -60,10 +60,22 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite
 _encode_value = compact_encoder(ensure_ascii=False)
 
 
+_scan = _DECODER.scan_once
+_skip_space = json.decoder.WHITESPACE.match  # type: ignore[attr-defined]
+
+
 def strict_json(text: str) -> Any:
     """``text`` parsed as JSON with the same strictness as a request body; raises
     ValueError or RecursionError (a value nested deeper than the decoder's stack)."""
-    return _DECODER.decode(text)
+    # JSONDecoder.decode's steps, without its two Python calls around the scanner.
+    try:
+        value, end = _scan(text, _skip_space(text, 0).end())
+    except StopIteration as err:
+        raise json.JSONDecodeError("Expecting value", text, err.value) from None
+    end = _skip_space(text, end).end()
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
 
 
 def json_object(body: bytes) -> dict[str, Any]:
@@ -73,7 +85,7 @@ def json_object(body: bytes) -> dict[str, Any]:
         # an object starting "{" and then not a zero byte is UTF-8 (json.detect_encoding's
         # answer, without its call).
         utf8 = body[:1] == b"{" and body[1:2] != b"\x00"
-        value = _DECODER.decode(body.decode("utf-8" if utf8 else json.detect_encoding(body), "surrogatepass"))
+        value = strict_json(body.decode("utf-8" if utf8 else json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise InvalidJson(f"body is not valid JSON: {err}") from None
     if not isinstance(value, dict):

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import io
+import json
+import unicodedata
 
 import pytest
 
 from gateway.errors import InvalidArgument, InvalidJson, InvalidKey, PayloadTooLarge
 from gateway.http import validation
+from thrift_idl.cache_rules import key_problem
 
 
 @pytest.mark.parametrize(("text", "value"), [("0", 0), ("-0", 0), ("42", 42), ("-7", -7), ("007", 7),
@@ -68,6 +71,27 @@ def test_keys_accepted(key: str) -> None:
 def test_keys_refused(key: str) -> None:
     with pytest.raises(InvalidKey):
         validation.checked_key(key)
+
+
+def test_every_ascii_character_is_judged_by_the_key_rule() -> None:
+    # Printable ASCII keys take a shortcut past the per-character rule: it must judge
+    # every ASCII character as that rule does (whitespace and control characters out).
+    for code in range(128):
+        char = chr(code)
+        refused = char.isspace() or unicodedata.category(char) == "Cc"
+        assert (key_problem(f"a{char}b") is not None) == refused, repr(char)
+        assert (key_problem(char) is not None) == refused, repr(char)
+
+
+@pytest.mark.parametrize("text", ['{"a": 1}', " [1, 2] ", "", " ", '{"a": 1} x', "{", '"\\ud800"', "1 2", "\n1\n"])
+def test_strict_json_reads_as_json_loads_does(text: str) -> None:
+    try:
+        expected: object = json.loads(text)
+    except ValueError as err:
+        with pytest.raises(ValueError, match=str(err).split(":")[0]):
+            validation.strict_json(text)
+    else:
+        assert validation.strict_json(text) == expected
 
 
 def test_invalid_utf8_in_the_path_is_refused() -> None:
