@@ -29,8 +29,10 @@ _HTTP_CODES = {
 }
 
 
-# Werkzeug's status lines, reason upper-cased as its Response writes them.
+# Werkzeug's status lines, reason upper-cased as its Response writes them; a code it has
+# no reason for (a backend's api.http_code may be any final status) is "UNKNOWN", as there.
 _STATUS_LINES = {code: f"{code} {reason.upper()}" for code, reason in HTTP_STATUS_CODES.items()}
+_STATUS_LINES.update({code: f"{code} UNKNOWN" for code in range(100, 600) if code not in _STATUS_LINES})
 
 
 class Problem(NamedTuple):
@@ -85,7 +87,8 @@ def write_bytes(start_response: Callable[..., Any], status: int, body: bytes, co
 
 def write_empty(start_response: Callable[..., Any], status: int, headers: Any = ()) -> list[bytes]:
     """An answer without a body (204, 202), as Werkzeug writes one."""
-    start_response(_STATUS_LINES[status], [*([] if status == 204 else [("Content-Length", "0")]), *headers])
+    # No Content-Length on 204 and 304: one would describe a body they never have.
+    start_response(_STATUS_LINES[status], [*([] if status in (204, 304) else [("Content-Length", "0")]), *headers])
     return []
 
 

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs
 from werkzeug.http import parse_cookie
 from werkzeug.wsgi import get_content_length
 
-from gateway.errors import InvalidArgument
+from gateway.errors import BadGateway, InvalidArgument
 from gateway.http import deadlines, validation
 from gateway.http.handlers import Context, Reply, call_headers
 from gateway.http.wsgi_types import Environ
@@ -51,6 +51,12 @@ _INT_TEXT = re.compile(r"-?[0-9]{1,20}", re.ASCII)
 _DOUBLE_TEXT = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?", re.ASCII)
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+# An answer's header: its name a token (RFC 9110, 5.1), its value what Gunicorn sends -
+# Latin-1 text without control characters but the tab. Gunicorn refuses anything else
+# with an exception after the handler has returned: a 500 for what the backend sent.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", re.ASCII)
+_HEADER_VALUE = re.compile(r"[ \t\x21-\x7e\x80-\xff]*")
+_BODYLESS_STATUS = (204, 304)  # answers that have no body, whatever the result held
 
 
 class RestError(ValueError):
@@ -101,6 +107,11 @@ def plan(service: str, types: ServiceTypes) -> list[Binding]:
                 declared_status(exception.type)
             except ValueError as err:
                 raise RestError(f"{where}: {err}") from None
+        if isinstance(method.result, Struct):
+            for f in method.result.fields:
+                if "api.header" in f.annotations and not _HEADER_NAME.fullmatch(_answer_header(f)):
+                    raise RestError(f"{where}: result field {f.name} is api.header = "
+                                    f"{f.annotations['api.header']!r}, which is not an HTTP header name")
         for key, http_method in ROUTE_ANNOTATIONS.items():
             template = method.annotations.get(key)
             if template is not None:
@@ -193,7 +204,7 @@ class RestHandler:
             return Reply(202)
         if method.result is None:
             return Reply(204)
-        return _answer(method.result, result, rpc.i64_strings)
+        return _answer(method.result, result, rpc.i64_strings, binding.service)
 
     def _read(self, environ: Environ, path: dict[str, str], i64_strings: bool) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -286,7 +297,11 @@ def _scalar_from_text(t: Any, text: str, where: str) -> Any:
     return text
 
 
-def _answer(result_type: Any, result: Any, i64_strings: bool) -> Reply:
+def _answer_header(f: Field) -> str:
+    return f.annotations["api.header"].strip() or f.name
+
+
+def _answer(result_type: Any, result: Any, i64_strings: bool, service: str) -> Reply:
     """A struct result is the body itself, less the fields that go to headers or the
     status; any other result is ``{"result": ...}``."""
     if not isinstance(result_type, Struct):
@@ -297,13 +312,20 @@ def _answer(result_type: Any, result: Any, i64_strings: bool) -> Reply:
         if value is None or f.annotations.get("api.none", "").lower() == "true":
             continue
         if "api.http_code" in f.annotations:
-            if type(value) is int and 100 <= value <= 599:
+            # A final status only: a 1xx is not an answer, and past 599 is no status.
+            # Either leaves the status as if the field were unset.
+            if type(value) is int and 200 <= value <= 599:
                 status = value
         elif "api.header" in f.annotations:
-            headers.append((f.annotations["api.header"].strip() or f.name, _header_text(f.type, value)))
+            name, text = _answer_header(f), _header_text(f.type, value)
+            if _HEADER_VALUE.fullmatch(text) is None:
+                raise BadGateway(f"{service} answered {name} (field {f.name}) with characters an HTTP header "
+                                 "cannot carry: control characters or beyond Latin-1", backend=service, address="")
+            headers.append((name, text))
         else:
             body[f.name] = transcode.to_json(f.type, value, i64_strings or transcode.js_conv(f))
-    return Reply(status, body, tuple(headers))
+    # 204 and 304 have no body (RFC 9110, 15.3.5 and 15.4.5): what else the result held is not sent.
+    return Reply(status, None if status in _BODYLESS_STATUS else body, tuple(headers))
 
 
 def _header_text(t: Any, value: Any) -> str:

@@ -117,6 +117,8 @@ CASES = [
     ("PATCH", "/v1/users/5", None),
     ("GET", "/v1/users", [ttypes.User(id=1, name="b", role=2, tags=["t"], big_id=2 ** 60)]),
     ("GET", "/v1/files/a//b", "a//b"),
+    ("GET", "/v1/users/5", ttypes.User(id=5, name="a", role=1, tags=[], status=599)),  # a code without a reason
+    ("GET", "/v1/users/5", ttypes.User(id=5, name="a", role=1, tags=[], status=304, etag="e")),
 ]
 
 
@@ -152,3 +154,46 @@ def test_a_route_the_idl_gives_twice_or_over_a_hand_written_one_stops_start_up()
             routes.check(catalog)
     finally:
         del catalog["users"].types.methods["twice"]
+
+
+# What a backend's result makes of the answer -------------------------------------------
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("etag", ["a\r\nSet-Cookie: x=1", "a\nb", "nul\x00", "snow\u2603man", "bell\x07"])
+def test_a_header_value_http_cannot_carry_is_502_naming_the_header(direct: bool, etag: str) -> None:
+    # Not the 500 of Gunicorn's refusal after the handler, and no second header smuggled in.
+    status, headers, data = _answer(direct, "GET", "/v1/users/5", ttypes.User(id=5, name="a", role=1, tags=[],
+                                                                            etag=etag))
+    assert status.startswith("502")
+    assert b'"code":"bad_gateway"' in data.replace(b" ", b"") and b"ETag" in data
+    assert not any(k in ("ETag", "Set-Cookie") for k, _ in headers)
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_header_value_in_latin1_with_a_tab_is_sent_as_it_is(direct: bool) -> None:
+    _, headers, _ = _answer(direct, "GET", "/v1/users/5", ttypes.User(id=5, name="a", role=1, tags=[], etag="W/\"x\ty\xe9\""))
+    assert ("ETag", "W/\"x\ty\xe9\"") in headers
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize(("code", "expected"), [(100, "200"), (199, "200"), (600, "200"), (-1, "200"), (0, "200"),
+                                                (201, "201"), (599, "599")])
+def test_only_a_final_status_is_taken_from_the_result(direct: bool, code: int, expected: str) -> None:
+    status, _, data = _answer(direct, "GET", "/v1/users/5", ttypes.User(id=5, name="a", role=1, tags=[], status=code))
+    assert status.startswith(expected) and b'"name":"a"' in data.replace(b" ", b"")
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("code", [204, 304])
+def test_a_204_or_304_from_the_result_has_no_body(direct: bool, code: int) -> None:
+    status, headers, data = _answer(direct, "GET", "/v1/users/5",
+                                    ttypes.User(id=5, name="a", role=1, tags=[], status=code, etag="e"))
+    assert status.startswith(str(code)) and data == b""
+    assert ("ETag", "e") in headers and not any(k == "Content-Type" for k, _ in headers)
+
+
+def test_an_answer_header_that_is_not_a_header_name_stops_start_up() -> None:
+    user = Struct("U", "struct", object, [Field(1, "tag", STRING, False, {"api.header": "E Tag"})])
+    with pytest.raises(rest.RestError, match="result field tag is api.header = 'E Tag'"):
+        _plan(_method(annotations={"api.get": "/x"}, result=user))
+
