@@ -239,8 +239,10 @@ def to_json(t: Any, value: Any, i64_strings: bool = False) -> Any:
         return [to_json(t.elem, v, i64_strings) for v in value]
     if isinstance(t, SetOf):
         items = [to_json(t.elem, v, i64_strings) for v in value]
+        # An i64 written as a string still sorts as the number it is ("9" before "10").
+        as_numbers = i64_strings and isinstance(t.elem, Scalar) and t.elem.kind == "i64"
         try:
-            return sorted(items)
+            return sorted(items, key=int if as_numbers else None)
         except TypeError:
             return items
     if isinstance(t, MapOf):

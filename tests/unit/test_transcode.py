@@ -127,3 +127,11 @@ def test_a_field_list_is_read_by_its_own_plan_even_where_an_old_lists_id_comes_a
     assert transcode.fields_from_json(new, {"b": "x"}, "") == {"b": "x"}
     with pytest.raises(InvalidArgument, match="a: no such field"):
         transcode.fields_from_json(new, {"a": 1}, "")
+
+
+@pytest.mark.parametrize("i64_strings", [False, True])
+def test_a_set_of_i64_is_answered_in_numeric_order_as_strings_too(i64_strings: bool) -> None:
+    values = {10, 9, -3, 2**62, 100}
+    expected = sorted(values)
+    got = to_json(SetOf(Scalar("i64")), values, i64_strings)
+    assert got == ([str(v) for v in expected] if i64_strings else expected)
