@@ -22,8 +22,13 @@ connections) as ``make bench`` drives them, all run alternately in the same roun
 Each figure is the gateway's CPU (master and worker, from ``/proc``, as ``make bench``
 counts it) per request, the median of rounds.
 
+Then, with the servers gone (``--serial``, on by default), the same steps once more,
+serially in one process each (``bench/serial.py``): no Gunicorn, wrk or other request in
+flight, so much less of a shared machine's noise; that table follows the others.
+
     python -m bench.breakdown [--duration 5] [--rounds 5] [--steps access_log,metrics,...]
-        [--staircase | --no-staircase] [--stairs access_log,metrics,...] [--out bench]
+        [--staircase | --no-staircase] [--stairs access_log,metrics,...]
+        [--serial | --no-serial] [--serial-rounds 7] [--serial-requests 8000] [--out bench]
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from typing import Callable, Sequence
 
 import psutil
 
+from bench import serial
 from bench.run import BACKEND_MAX_CONNECTIONS, OUT_DIR, Bench, Case, parse_wrk
 from bench.steps import BY_NAME, STAIRCASE, Step, order
 from tests.harness import Backend, Gateway
@@ -179,15 +185,21 @@ def main(argv: list[str] | None = None) -> int:
                    help="run the staircase too: one step more switched off on each stair (default on)")
     p.add_argument("--stairs", default="", help="the staircase's steps in order, comma-separated (default: "
                    f"{', '.join(STAIRCASE)})")
+    p.add_argument("--serial", action=argparse.BooleanOptionalAction, default=True,
+                   help="then the same steps serially, in one process each (bench/serial.py; default on)")
+    p.add_argument("--serial-rounds", type=int, default=7, help="the serial runs' rounds (default %(default)s)")
+    p.add_argument("--serial-requests", type=int, default=8000,
+                   help="serial requests per process (default %(default)s)")
     p.add_argument("--out", type=Path, default=OUT_DIR, help="where breakdown.md goes")
     args = p.parse_args(argv)
     steps = chosen_steps(args.steps)
     stairs = chosen_steps(args.stairs, "--stairs", STAIRCASE) if args.staircase else []
     counted = perf_works()
     servers = server_count(steps, stairs)
+    serial_s = (serial.expected_s(len(steps), args.serial_rounds, args.serial_requests) if args.serial else 0.0)
     print(f"make breakdown: {servers} servers, {args.rounds} round{'s' * (args.rounds != 1)} of {args.duration} s "
-          f"each; expected run time about {expected_s(servers, args.rounds, args.duration, counted) / 60:.0f} min",
-          flush=True)
+          f"each; expected run time about "
+          f"{(expected_s(servers, args.rounds, args.duration, counted) + serial_s) / 60:.0f} min", flush=True)
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="breakdown-") as tmp:
         log = Path(tmp)
@@ -207,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
                      for layer, path, _ in LAYERS}
         finally:
             bench.stop()
+        # After the servers are gone: the serial runs have the machine to themselves.
+        serial_lines = (serial.report(serial.run(steps, args.serial_rounds, args.serial_requests, log), steps,
+                                      args.serial_rounds, args.serial_requests) if args.serial else [])
     text = report(layers, ab, steps, calls, args, staircase, stairs, time.monotonic() - began)
+    text += "\n".join(serial_lines)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "breakdown.md").write_text(text)
     print(text)

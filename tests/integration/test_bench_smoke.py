@@ -134,7 +134,7 @@ def test_breakdown_harness_runs_end_to_end(tmp_path: Path, capsys: pytest.Captur
     # the same three as a staircase (its first stair the step alone, the same server).
     steps = "metrics,theader,upstream"
     assert breakdown.main(["--duration", "1", "--rounds", "1", "--steps", steps, "--stairs", steps,
-                           "--out", str(tmp_path)]) == 0
+                           "--serial-rounds", "1", "--serial-requests", "100", "--out", str(tmp_path)]) == 0
     assert "10 servers, 1 round of 1 s each; expected run time about" in capsys.readouterr().out
     text = (tmp_path / "breakdown.md").read_text()
     assert f"--steps {steps} --stairs {steps}" in text and "within noise" in text
@@ -173,6 +173,12 @@ def test_breakdown_harness_runs_end_to_end(tmp_path: Path, capsys: pytest.Captur
     assert figures["what is left: last stair − the minimal pooled call"] == pytest.approx(
         float(rows[-1][3]) - float(ab.split("| minimal | ")[1].split(" | ")[2]), abs=0.11)
     assert "what is left includes the rest" in staircase  # three stairs, not the whole staircase
+    serial = text.split("## Serial, in one process")[1]
+    rows = [line.split(" | ") for line in serial.splitlines() if line.startswith("| ") and not line.startswith("| server")]
+    assert [row[0] for row in rows] == ["| minimal", "| full", "| metrics", "| theader", "| upstream"]
+    for row in rows:
+        assert float(row[2]) > 0, row  # CPU per request measured
+    float(rows[0][3].split(" ")[0])  # the gateway's own cost
 
 
 def test_breakdown_ranges_and_stairs_from_rounds() -> None:
@@ -200,6 +206,29 @@ def test_breakdown_ranges_and_stairs_from_rounds() -> None:
     assert "| switched off on the stairs: full − last stair (the stairs' costs added up) | 15.0 |" in text
     assert "| what is left: last stair − the minimal pooled call | 40.0 |" in text
     assert "This run took 1 min." in text
+
+
+def test_serial_costs_are_paired_medians_of_the_rounds() -> None:
+    from bench import serial
+    from bench.steps import BY_NAME
+
+    figures = {"minimal": [60.0, 62.0, 70.0], "full": [90.0, 95.0, 100.0], "metrics": [86.0, 92.0, 91.0]}
+    text = "\n".join(serial.report(figures, [BY_NAME["metrics"]], 3, 100))
+    # full - minimal per round: 30, 33, 30 -> 30; full - metrics: 4, 3, 9 -> 4
+    assert "| minimal | the minimal pooled call (`bench.pooled_app`) | 62.0 | 30.0 (the gateway's own cost) | " \
+           "30.0 … 33.0 |" in text
+    assert "| full | nothing (`bench.layers_app`) | 95.0 |  |  |" in text
+    assert "| 91.0 | 4.0 | 3.0 … 9.0 |" in text
+    assert "add up to 4.0 of the 30.0 µs" in text
+
+
+def test_a_serial_run_that_is_not_answered_200_is_refused() -> None:
+    # Measuring error answers would be measuring something else: the run stops instead.
+    env = {**bench.os.environ, "GATEWAY_CALCULATOR_ADDRS": "127.0.0.1:1", "GATEWAY_CACHE_ADDRS": "127.0.0.1:1",
+           "GATEWAY_ACCESS_LOG": ""}
+    done = subprocess.run([sys.executable, "-m", "bench.serial_one", "gateway.wsgi:app", "/add/2/3", "10"], env=env,
+                          capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert done.returncode != 0 and "answered ['503 SERVICE UNAVAILABLE']" in done.stderr, done.stderr
 
 
 def test_breakdown_steps_are_known(tmp_path: Path) -> None:
