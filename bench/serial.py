@@ -6,7 +6,8 @@ configuration is a fresh process (gevent-patched, as a worker is) that imports t
 app and calls it directly, one request after another, against real backends on
 loopback; its figure is the process's CPU time (user and system) per request. No
 Gunicorn, no wrk, no other request in flight: what is left is the app's own work, the
-call's send, recv and hub wakeup, and the machine's noise - much less of it. The
+call's send, recv and hub wakeup, and the machine's noise - less of it on a quiet
+machine (ranges of a few µs), as much as under wrk on a busy one. The
 configurations run alternately in each round; a step's cost is the median over rounds
 of the paired difference (full minus the step off, in the same round), with its range.
 
@@ -113,7 +114,7 @@ def report(figures: dict[str, list[float]], steps: Sequence[Step], rounds: int, 
         f"a fresh gevent-patched process calling the WSGI app directly, {requests} requests one after another "
         "against the same backends (the process on one core, the backends on the other), its CPU time per "
         f"request; all configurations alternately in each of {rounds} rounds. No Gunicorn, wrk or other request "
-        "in flight: the app's own work, the call's send, recv and wakeup, and much less of the machine's noise. "
+        "in flight: the app's own work and the call's send, recv and wakeup. "
         "A step's cost is the median of the paired differences (full minus the step off, in the same round); "
         "the range is theirs.",
         "",
@@ -131,7 +132,10 @@ def report(figures: dict[str, list[float]], steps: Sequence[Step], rounds: int, 
         lines.append(f"| {step.name} | {step.off}{note} | {statistics.median(figures[step.name]):.1f} | {cost:.1f} "
                      f"| {low:.1f} … {high:.1f} |")
     lines += ["", f"The steps that do not contain others add up to {summed:.1f} of the {own:.1f} µs "
-                  "(steps overlap where the table says so).", ""]
+                  "(steps overlap where the table says so). Gunicorn's share of a step is not here: the "
+                  "response_headers step saves what Gunicorn does with the two headers, so here it only adds "
+                  "its wrapper. The noise is the machine's: on a quiet one the ranges were a few µs, on a busy "
+                  "one they widen as the wrk tables' do.", ""]
     return lines
 
 
