@@ -107,7 +107,8 @@ def plan(service: str, types: ServiceTypes) -> list[Binding]:
                 declared_status(exception.type)
             except ValueError as err:
                 raise RestError(f"{where}: {err}") from None
-        if isinstance(method.result, Struct):
+        routed = any(key in method.annotations for key in ROUTE_ANNOTATIONS)
+        if routed and isinstance(method.result, Struct):  # /rpc answers the struct whole: no headers
             for f in method.result.fields:
                 if "api.header" in f.annotations and not _HEADER_NAME.fullmatch(_answer_header(f)):
                     raise RestError(f"{where}: result field {f.name} is api.header = "

@@ -196,4 +196,5 @@ def test_an_answer_header_that_is_not_a_header_name_stops_start_up() -> None:
     user = Struct("U", "struct", object, [Field(1, "tag", STRING, False, {"api.header": "E Tag"})])
     with pytest.raises(rest.RestError, match="result field tag is api.header = 'E Tag'"):
         _plan(_method(annotations={"api.get": "/x"}, result=user))
+    assert _plan(_method(annotations={}, result=user)) == []  # no route: /rpc answers the struct whole
 
