@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from typing import Any, Callable, Iterable, Mapping
 
 from gateway.config import ConfigError
@@ -117,5 +118,15 @@ def restrict(app: Callable[..., Iterable[bytes]], dumps: Callable[[Any], str]) -
     listening = set(_listening)
     if not listening:
         host, port = _host_port(bind)
-        listening = {(host, str(port))}
+        # Gunicorn names a listener by its socket's address, never by a host name: a name
+        # given here stands for every address it resolves to, or the probe port would
+        # serve every route (fail open) behind a name like localhost.
+        listening = {(host, str(port)), *((str(info[4][0]), str(port)) for info in _resolve(host, port))}
     return ProbeListenerOnly(app, listening, dumps)
+
+
+def _resolve(host: str, port: int) -> list[Any]:
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return []  # unresolvable: nothing can be bound at it either

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError
+from gateway.http import probe_listener
 from gateway.http.probe_listener import ProbeListenerOnly, probe_bind
 
 
@@ -53,3 +54,20 @@ def test_only_the_probe_paths_pass_on_the_probe_listener() -> None:
     # Another listener (same port on another address included) is not restricted.
     assert _call(app, ("127.0.0.1", "8000"), "/add/1/2")[0] == "200 OK"
     assert _call(app, ("10.0.0.5", "8001"), "/add/1/2")[0] == "200 OK"
+
+
+@pytest.mark.parametrize(("bind", "server"), [("localhost:8001", ("127.0.0.1", "8001")),
+                                              ("127.0.0.1:8001", ("127.0.0.1", "8001")),
+                                              ("[::1]:8001", ("::1", "8001"))])
+def test_without_the_masters_record_the_configured_address_is_restricted_by_what_it_resolves_to(
+        monkeypatch: pytest.MonkeyPatch, bind: str, server: tuple[str, str]) -> None:
+    # Run by a server that did not record the probe socket (not our gunicorn.conf.py): the
+    # configured address is used, a name by its addresses - Gunicorn's SERVER_NAME is the
+    # socket's address, so a name alone would let every route through the probe port.
+    monkeypatch.setattr(probe_listener, "_listening", set())
+    monkeypatch.setenv("GATEWAY_PROBE_BIND", bind)
+    app = probe_listener.restrict(_inner, json.dumps)
+    assert _call(app, server, "/add/1/2")[0].startswith("404")
+    assert _call(app, server, "/healthz")[0] == "200 OK"
+    assert _call(app, (server[0], "8000"), "/add/1/2")[0] == "200 OK"
+
