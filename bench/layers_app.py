@@ -188,7 +188,7 @@ def _switch_off(step: str) -> None:
     elif step == "json_answer":
         _patch(problems, "write_json", _constant_json(getattr(problems, "write_json", None)))
     elif step == "deadline_timer":
-        _patch(pool, "_arm", lambda seconds: _NoTimer())
+        _patch(pool, "_arm", lambda seconds, throws: _NoTimer())
     elif step == "reuse_check":
         _patch(connection.ThriftConnection, "is_reusable", lambda self: True)
     elif step == "service":

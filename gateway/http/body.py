@@ -19,11 +19,9 @@ from __future__ import annotations
 import time
 from typing import BinaryIO
 
-import gevent
-from gevent import getcurrent
-
 from gateway.config import MAX_BODY_BYTES
 from gateway.errors import ClientDisconnected, InvalidJson, Overloaded, RequestTimeout
+from gateway.timers import arm
 
 # The 408's detail.
 _LATE = "the request body did not arrive within the body timeout"
@@ -79,11 +77,7 @@ class GuardedInput:
         try:
             if left <= 0:
                 raise RequestTimeout(_LATE)
-            # A bare timer of the event loop rather than a gevent.Timeout (a Python object
-            # and an exception per read): most reads finish, and only one that does not
-            # makes its error - thrown into this greenlet, which only this timer throws.
-            timer = gevent.get_hub().loop.timer(left)
-            timer.start(getcurrent().throw, _BodyLate)
+            timer = arm(left, _BodyLate)  # most reads finish: only a late one makes its error
             try:
                 data = self._raw.read(want) if want >= 0 else self._raw.read()
             finally:

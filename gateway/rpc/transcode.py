@@ -240,7 +240,7 @@ def to_json(t: Any, value: Any, i64_strings: bool = False) -> Any:
     if isinstance(t, SetOf):
         items = [to_json(t.elem, v, i64_strings) for v in value]
         # An i64 written as a string still sorts as the number it is ("9" before "10").
-        as_numbers = i64_strings and isinstance(t.elem, Scalar) and t.elem.kind == "i64"
+        as_numbers = i64_strings and _plain_i64(t.elem)
         try:
             return sorted(items, key=int if as_numbers else None)
         except TypeError:

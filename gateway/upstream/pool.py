@@ -19,8 +19,6 @@ import time
 from collections import deque
 from typing import Any, Callable, Protocol
 
-import gevent
-from gevent import getcurrent
 from gevent.event import Event
 from thrift.protocol.TProtocol import TProtocolException
 from thrift.Thrift import TApplicationException, TException
@@ -28,26 +26,12 @@ from thrift.transport.TTransport import TTransportException
 
 from gateway.config import Address
 from gateway.errors import BackendTimeout, BackendUnavailable, BadGateway, DeadlineExceeded, Overloaded
+from gateway.timers import arm as _arm
 from thrift_wire.headers import DEADLINE_BUDGET_KEY, DEADLINE_EXCEEDED_MESSAGE, budget_header
 
 
 class _CallLate(BaseException):
-    """Thrown into the greenlet whose call outlived its timer (``_arm``). A
-    BaseException, as gevent.Timeout is, so that no ``except Exception`` on the way -
-    the connect's, the codec's - takes it for an error of its own."""
-
-
-def _arm(seconds: float) -> Any:
-    """A call's timer: ``_CallLate`` thrown into this greenlet after ``seconds``.
-
-    A bare timer of the event loop, not a ``gevent.Timeout`` (a Python object, an
-    exception instance and two method calls more per call). Only the call that armed it
-    catches ``_CallLate``: the timer is closed before its ``round_trip`` returns, so none
-    outlives its call. ``update``: counted from now, not from the loop's last clock read.
-    """
-    timer = gevent.get_hub().loop.timer(seconds)
-    timer.start(getcurrent().throw, _CallLate, update=True)
-    return timer
+    """Thrown into the greenlet whose call outlived its timer (``gateway.timers``)."""
 
 
 class Connection(Protocol):
@@ -187,7 +171,7 @@ class ConnectionPool:
         call_timed = deadline is None  # the timer is the call timeout's: BackendTimeout
         try:
             if deadline is not None:
-                timer = _arm(max(deadline - time.monotonic(), 0.0))
+                timer = _arm(max(deadline - time.monotonic(), 0.0), _CallLate)
                 if time.monotonic() >= deadline:
                     # A slot handed over near the deadline: this greenlet may run only after it.
                     raise self._error(expired, "the request's deadline passed before the call was sent")
@@ -204,7 +188,7 @@ class ConnectionPool:
                 else:
                     call_s = left
             if timer is None:
-                timer = _arm(call_s)
+                timer = _arm(call_s, _CallLate)
             if headers is not None:
                 headers = {**headers, DEADLINE_BUDGET_KEY: budget_header(call_s)}
             try:

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LAYERS = [
-    {"gateway.config", "gateway.errors", "gateway.metrics"},
+    {"gateway.config", "gateway.errors", "gateway.metrics", "gateway.timers"},
     {"gateway.idl"},
     {"gateway.upstream"},
     {"gateway.rpc"},
